@@ -1,0 +1,1 @@
+"""pyinfra deploys, operations and facts for the OneSift database."""

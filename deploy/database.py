@@ -1,0 +1,55 @@
+"""The OneSift database: roles, database, extensions, then schema steps."""
+
+from __future__ import annotations
+
+from pyinfra import host
+from pyinfra.api import deploy
+
+from deploy import secrets
+from deploy.operations import pg
+from deploy.settings import Settings
+from deploy.sqlsteps import EXTENSIONS, schema_steps
+
+ROLE_ATTRIBUTES = {
+    # The owner runs migrations and owns every object; RLS is forced on it too.
+    "owner": {"login": True},
+    # The runtime role: no BYPASSRLS, owns nothing, capped connections.
+    "app": {"login": True, "connection_limit": 200},
+    "auditor": {"login": True, "connection_limit": 5},
+}
+
+
+def passwords() -> dict[str, str]:
+    return secrets.load(host.data.get("secrets_name") or "prod", bool(host.data.get("generate_secrets")))
+
+
+@deploy("OneSift roles, database and extensions")
+def bootstrap():
+    settings = Settings.from_data(host.data)
+    pw = passwords()
+    for key, attrs in ROLE_ATTRIBUTES.items():
+        role = settings.roles.by_key(key)
+        pg.role(name=f"Role {role}", role=role, password=pw[key], port=settings.pg_port, **attrs)
+    pg.database(
+        name=f"Database {settings.db_name}",
+        database=settings.db_name,
+        owner=settings.roles.owner,
+        port=settings.pg_port,
+    )
+    for ext in EXTENSIONS:
+        pg.extension(name=f"Extension {ext}", extension=ext, database=settings.db_name, port=settings.pg_port)
+
+
+@deploy("OneSift schema migrations, functions and grants")
+def migrate():
+    settings = Settings.from_data(host.data)
+    for step in schema_steps(settings):
+        pg.script(
+            name=f"Apply {step.name}",
+            step=step.name,
+            sql=step.sql,
+            database=settings.db_name,
+            repeatable=step.repeatable,
+            run_as=settings.roles.owner,
+            port=settings.pg_port,
+        )

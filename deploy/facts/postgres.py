@@ -1,0 +1,183 @@
+"""
+Facts about a PostgreSQL cluster and the OneSift database in it.
+
+They run ``psql`` as the ``postgres`` OS user (``runuser``, so the deploy
+user must be root or use ``_sudo``). A server that is down, a database or a
+table that does not exist yet all read as "nothing there": on a first deploy
+the facts are gathered before PostgreSQL is even installed.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from pyinfra.api import FactBase
+
+PG_OS_USER = "postgres"
+
+
+def psql(database: str, port: int | str, *options: str) -> str:
+    """The psql command line the facts and operations share (no ~/.psqlrc, stop on error)."""
+    bits = [
+        "runuser", "-u", PG_OS_USER, "--", "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1",
+        "-p", str(int(port)), "-d", shlex.quote(database), *options,
+    ]
+    return " ".join(bits)
+
+
+def guarded_query(query: str, database: str, port: int | str, needs_table: str | None = None) -> str:
+    """Shell that runs ``query`` only if the server is up and ``database`` (and ``needs_table``) exist."""
+    exists = f"SELECT 1 FROM pg_database WHERE datname = '{database}'"
+    guards = [
+        f"pg_isready -q -p {int(port)}",
+        f'[ "$({psql("postgres", port, "-At", "-c", shlex.quote(exists))})" = 1 ]',
+    ]
+    if needs_table:
+        check = f"SELECT to_regclass('{needs_table}') IS NOT NULL"
+        guards.append(f'[ "$({psql(database, port, "-At", "-c", shlex.quote(check))})" = t ]')
+    run = psql(database, port, "-At", "-F", "'|'", "-c", shlex.quote(query))
+    return f"if {' && '.join(guards)}; then {run}; fi"
+
+
+def split_rows(output) -> list[list[str]]:
+    return [line.split("|") for line in output if line.strip()]
+
+
+class PgFact(FactBase):
+    abstract = True
+    default = dict
+    query = ""
+    needs_table: str | None = None
+
+    def requires_command(self, *args, **kwargs) -> str:
+        return "psql"
+
+    def command(self, database: str = "postgres", port: int = 5432) -> str:
+        return guarded_query(self.query, database, port, self.needs_table)
+
+
+class PgRoleAttributes(PgFact):
+    """
+    Roles with their attributes and a fingerprint of their SCRAM verifier
+    (never the verifier itself: fact output is printed with ``--debug``).
+
+    .. code:: python
+
+        {"onesift_app": {"login": True, "superuser": False, "bypassrls": False,
+                         "createdb": False, "createrole": False, "inherit": True,
+                         "connection_limit": -1,
+                         "scram": {"iterations": 4096, "salt": "...", "keys_sha256": "..."}}}
+    """
+
+    query = (
+        "SELECT rolname, rolcanlogin, rolsuper, rolbypassrls, rolcreatedb, rolcreaterole, "
+        "rolinherit, rolconnlimit, "
+        "CASE WHEN rolpassword LIKE 'SCRAM-SHA-256$%' THEN split_part(rolpassword, '$', 2) END, "
+        "CASE WHEN rolpassword LIKE 'SCRAM-SHA-256$%' THEN "
+        "encode(sha256(convert_to(split_part(rolpassword, '$', 3), 'UTF8')), 'hex') END "
+        "FROM pg_authid WHERE rolname !~ '^pg_' ORDER BY 1"
+    )
+
+    def process(self, output):
+        roles = {}
+        for name, login, sup, bypass, cdb, crole, inherit, limit, params, keys in split_rows(output):
+            scram = None
+            if params:
+                iterations, salt = params.split(":", 1)
+                scram = {"iterations": int(iterations), "salt": salt, "keys_sha256": keys}
+            roles[name] = {
+                "login": login == "t",
+                "superuser": sup == "t",
+                "bypassrls": bypass == "t",
+                "createdb": cdb == "t",
+                "createrole": crole == "t",
+                "inherit": inherit == "t",
+                "connection_limit": int(limit),
+                "scram": scram,
+            }
+        return roles
+
+
+class PgDatabaseOwners(PgFact):
+    """
+    Databases and their owners.
+
+    .. code:: python
+
+        {"onesift": "onesift_owner", "postgres": "postgres"}
+    """
+
+    query = (
+        "SELECT datname, pg_get_userbyid(datdba) FROM pg_database "
+        "WHERE NOT datistemplate ORDER BY 1"
+    )
+
+    def process(self, output):
+        return {name: owner for name, owner in split_rows(output)}
+
+
+class PgExtensions(PgFact):
+    """
+    Extensions installed in a database, with their versions.
+
+    .. code:: python
+
+        {"pgcrypto": "1.3", "uuid-ossp": "1.1", "plpgsql": "1.0"}
+    """
+
+    query = "SELECT extname, extversion FROM pg_extension ORDER BY 1"
+
+    def process(self, output):
+        return {name: version for name, version in split_rows(output)}
+
+
+class PgDeployState(PgFact):
+    """
+    What the deploy has applied to a database: step name to checksum.
+
+    .. code:: python
+
+        {"migration:0001_system": "3f2a...", "repeatable:functions": "9c1d..."}
+    """
+
+    query = "SELECT step, checksum FROM system.deploy_state ORDER BY 1"
+    needs_table = "system.deploy_state"
+
+    def process(self, output):
+        return {step: checksum for step, checksum in split_rows(output)}
+
+
+class PgCluster(FactBase):
+    """
+    A Debian PostgreSQL cluster's state, and whether a file in its config
+    directory is newer than the running server (so it needs a restart).
+
+    .. code:: python
+
+        {"online": True, "port": 5432, "config_newer_than_server": False}
+    """
+
+    default = dict
+
+    def requires_command(self, version, cluster="main") -> str:
+        return "pg_lsclusters"
+
+    def command(self, version, cluster="main") -> str:
+        v, c = int(version), shlex.quote(cluster)
+        start = "SELECT extract(epoch FROM pg_postmaster_start_time())"
+        return (
+            f"line=$(pg_lsclusters --no-header {v} {c} 2>/dev/null); "
+            '[ -n "$line" ] || exit 0; set -- $line; '
+            'if [ "$4" = online ]; then '
+            f"start=$(runuser -u {PG_OS_USER} -- psql -X -At -p $3 -c \"{start}\"); "
+            f"newest=$(find /etc/postgresql/{v}/{c} -type f -printf '%T@\\n' | sort -n | tail -n 1); "
+            'echo "online $3 $start $newest"; '
+            'else echo "down $3"; fi'
+        )
+
+    def process(self, output):
+        bits = output[0].split()
+        info = {"online": bits[0] == "online", "port": int(bits[1])}
+        if info["online"]:
+            info["config_newer_than_server"] = float(bits[3]) > float(bits[2])
+        return info

@@ -1,0 +1,259 @@
+"""
+Operations for the parts of PostgreSQL that pyinfra's own ``postgres``
+module leaves out or gets wrong here: role attributes of existing roles,
+extensions, and SQL scripts applied once (migrations) or on change
+(repeatable scripts), each recorded in ``system.deploy_state``.
+
+SQL travels as an uploaded file into a root-only directory and is fed to
+``psql`` on stdin with ``ON_ERROR_STOP`` in one transaction: it never shows up
+in argv, and a failing statement rolls the whole script back.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from io import StringIO
+
+from pyinfra import host
+from pyinfra.api import FileUploadCommand, OperationError, StringCommand, operation
+
+from deploy.facts.postgres import (
+    PgCluster,
+    PgDatabaseOwners,
+    PgDeployState,
+    PgExtensions,
+    PgRoleAttributes,
+    psql,
+)
+from deploy.render import checksum, quote_ident, quote_literal
+
+WORK_DIR = "/var/lib/onesift/deploy"
+
+
+def scram_verifier(password: str, salt: bytes, iterations: int = 4096) -> str:
+    """A PostgreSQL SCRAM-SHA-256 verifier (what ``rolpassword`` stores)."""
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", "sha256").digest()
+    stored_key = hashlib.sha256(client_key).digest()
+    server_key = hmac.new(salted, b"Server Key", "sha256").digest()
+    b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
+    return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
+
+
+def password_matches(password: str, scram: dict | None) -> bool:
+    """Does ``password`` hash to the verifier fingerprinted by PgRoleAttributes?"""
+    if not scram:
+        return False
+    verifier = scram_verifier(password, base64.b64decode(scram["salt"]), scram["iterations"])
+    keys = verifier.split("$", 2)[2]
+    return hashlib.sha256(keys.encode()).hexdigest() == scram["keys_sha256"]
+
+
+def run_sql_file(name: str, sql: str, database: str, port: int):
+    """Yield the commands that upload ``sql`` and run it in one transaction."""
+    path = f"{WORK_DIR}/{name}.sql"
+    yield StringCommand(f"install -d -m 0700 {WORK_DIR}")
+    yield FileUploadCommand(StringIO(sql), path)
+    run = psql(database, port, "--single-transaction", "-f", "-")
+    yield StringCommand(f"chmod 0600 {path}; {run} < {path}; rc=$?; rm -f {path}; exit $rc")
+
+
+@operation()
+def role(
+    role: str,
+    password: str | None = None,
+    login: bool = True,
+    superuser: bool = False,
+    bypassrls: bool = False,
+    createdb: bool = False,
+    createrole: bool = False,
+    inherit: bool = True,
+    connection_limit: int = -1,
+    port: int = 5432,
+):
+    """
+    Create a PostgreSQL role, or alter an existing one, so its attributes and
+    password are as given.
+
+    + role: name of the role
+    + password: the password; compared against the stored SCRAM verifier, and
+      sent only as a new verifier, never in clear
+    + login/superuser/bypassrls/createdb/createrole/inherit: role attributes
+    + connection_limit: -1 for no limit
+    + port: the cluster's port
+
+    **Example:**
+
+    .. code:: python
+
+        pg.role(
+            name="App runtime role",
+            role="onesift_app",
+            password=host.data.db_passwords["app"],
+            bypassrls=False,
+        )
+    """
+    want = {
+        "login": login, "superuser": superuser, "bypassrls": bypassrls,
+        "createdb": createdb, "createrole": createrole, "inherit": inherit,
+        "connection_limit": connection_limit,
+    }
+    have = host.get_fact(PgRoleAttributes, port=port).get(role)
+    attrs_ok = have is not None and all(have[k] == v for k, v in want.items())
+    password_ok = password is None or (have is not None and password_matches(password, have["scram"]))
+    if attrs_ok and password_ok:
+        host.noop(f"postgres role {role} is as wanted")
+        return
+
+    words = [
+        ("LOGIN" if login else "NOLOGIN"),
+        ("SUPERUSER" if superuser else "NOSUPERUSER"),
+        ("BYPASSRLS" if bypassrls else "NOBYPASSRLS"),
+        ("CREATEDB" if createdb else "NOCREATEDB"),
+        ("CREATEROLE" if createrole else "NOCREATEROLE"),
+        ("INHERIT" if inherit else "NOINHERIT"),
+        f"CONNECTION LIMIT {int(connection_limit)}",
+    ]
+    if password is not None and not password_ok:
+        words.append("PASSWORD " + quote_literal(scram_verifier(password, secrets.token_bytes(16))))
+    name = quote_ident(role)
+    # Statement logging off for this transaction: the verifier stays out of the server log.
+    sql = (
+        "SET LOCAL log_statement = 'none';\n"
+        "SET LOCAL log_min_error_statement = 'panic';\n"
+        f"SELECT 'CREATE ROLE {name}' WHERE NOT EXISTS "
+        f"(SELECT 1 FROM pg_roles WHERE rolname = {quote_literal(role)}) \\gexec\n"
+        f"ALTER ROLE {name} WITH {' '.join(words)};\n"
+    )
+    yield from run_sql_file(f"role-{role}", sql, "postgres", port)
+
+
+@operation()
+def database(database: str, owner: str, port: int = 5432):
+    """
+    Create a database owned by ``owner``, or hand an existing one to ``owner``.
+
+    **Example:**
+
+    .. code:: python
+
+        pg.database(name="OneSift database", database="onesift", owner="onesift_owner")
+    """
+    name = database
+    current = host.get_fact(PgDatabaseOwners, port=port).get(name)
+    if current == owner:
+        host.noop(f"postgres database {name} exists, owned by {owner}")
+        return
+    if current is None:
+        sql = f"CREATE DATABASE {quote_ident(name)} OWNER {quote_ident(owner)} TEMPLATE template0 ENCODING 'UTF8'"
+    else:
+        sql = f"ALTER DATABASE {quote_ident(name)} OWNER TO {quote_ident(owner)}"
+    # CREATE DATABASE cannot run inside a transaction block, so no file/-1 here.
+    yield StringCommand(psql("postgres", port, "-c", quote_literal_shell(sql)))
+
+
+def quote_literal_shell(text: str) -> str:
+    return "'" + text.replace("'", "'\"'\"'") + "'"
+
+
+@operation()
+def extension(extension: str, database: str, schema: str = "public", port: int = 5432):
+    """
+    Install an extension into a database.
+
+    **Example:**
+
+    .. code:: python
+
+        pg.extension(name="UUIDs", extension="uuid-ossp", database="onesift")
+    """
+    name = extension
+    if name in host.get_fact(PgExtensions, database=database, port=port):
+        host.noop(f"extension {name} is installed in {database}")
+        return
+    sql = f"CREATE EXTENSION IF NOT EXISTS {quote_ident(name)} WITH SCHEMA {quote_ident(schema)};\n"
+    yield from run_sql_file(f"extension-{name}", sql, database, port)
+
+
+@operation()
+def script(
+    step: str,
+    sql: str,
+    database: str,
+    repeatable: bool = False,
+    run_as: str | None = None,
+    port: int = 5432,
+):
+    """
+    Apply an SQL script once (a migration) or whenever its text changes (a
+    repeatable script), recording its checksum in ``system.deploy_state`` in
+    the same transaction.
+
+    + step: unique name, e.g. ``migration:0001_system`` or ``repeatable:functions``
+    + sql: the rendered SQL
+    + repeatable: re-apply when the checksum changes; a migration whose text
+      changed after it was applied is an error instead
+    + run_as: ``SET ROLE`` to this role first, so objects get the right owner
+
+    **Example:**
+
+    .. code:: python
+
+        pg.script(
+            name="System functions",
+            step="repeatable:functions",
+            sql=render("sql/functions.sql.j2", **context),
+            database="onesift",
+            repeatable=True,
+            run_as="onesift_owner",
+        )
+    """
+    digest = checksum(sql)
+    applied = host.get_fact(PgDeployState, database=database, port=port).get(step)
+    if applied == digest:
+        host.noop(f"{step} is applied")
+        return
+    if applied is not None and not repeatable:
+        raise OperationError(
+            f"{step} was applied with checksum {applied} but its text is now {digest}: "
+            "write a new migration instead of editing an applied one"
+        )
+    prefix = f"SET LOCAL ROLE {quote_ident(run_as)};\n" if run_as else ""
+    record = (
+        "\nINSERT INTO system.deploy_state (step, checksum) "
+        f"VALUES ({quote_literal(step)}, {quote_literal(digest)}) "
+        "ON CONFLICT (step) DO UPDATE SET checksum = EXCLUDED.checksum, applied_at = now();\n"
+    )
+    yield from run_sql_file(step.replace(":", "-"), prefix + sql + record, database, port)
+
+
+@operation()
+def cluster(version: int, cluster: str = "main"):
+    """
+    Keep a Debian PostgreSQL cluster running on its current configuration:
+    start it when down, restart it when a file in its config directory is
+    newer than the server. The check runs again at execution time, so a
+    template changed earlier in the same deploy triggers the restart, and an
+    unchanged one does not. ``pg_ctlcluster`` hands over to systemd where it
+    runs, and runs the server itself in containers.
+
+    **Example:**
+
+    .. code:: python
+
+        files.template(src="templates/config/postgresql.conf.j2", dest=...)
+        pg.cluster(version=15)
+    """
+    state = host.get_fact(PgCluster, version=version, cluster=cluster)
+    if not state:
+        # Not installed yet (first --dry run): the install op before us creates it.
+        yield f"pg_ctlcluster {int(version)} {cluster} start"
+        return
+    if state["online"] and not state["config_newer_than_server"]:
+        host.noop(f"postgres cluster {version}/{cluster} is running its current config")
+        return
+    action = "restart" if state["online"] else "start"
+    yield f"pg_ctlcluster {int(version)} {cluster} {action}"

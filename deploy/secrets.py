@@ -1,0 +1,64 @@
+"""
+Role passwords: read from the environment or from a 0600 file outside the
+repository, never from inventory files, argv or logs.
+
+Lookup per role KEY (owner, app, auditor): ``ONESIFT_<KEY>_PASSWORD`` in the
+environment, else ``<secrets dir>/<name>.env`` (``ONESIFT_SECRETS_DIR``,
+default ``~/.config/onesift``). Inventories that set ``generate_secrets``
+(the local dev host) get missing passwords generated into that file.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from deploy.settings import BadInput
+
+ROLE_KEYS = ("owner", "app", "auditor")
+
+
+def secrets_dir() -> Path:
+    return Path(os.environ.get("ONESIFT_SECRETS_DIR") or Path.home() / ".config" / "onesift")
+
+
+def env_var(key: str) -> str:
+    return f"ONESIFT_{key.upper()}_PASSWORD"
+
+
+def read_file(path: Path) -> dict[str, str]:
+    if not path.exists():
+        return {}
+    values = {}
+    for line in path.read_text().splitlines():
+        key, sep, value = line.partition("=")
+        if sep and not key.startswith("#"):
+            values[key.strip()] = value.strip()
+    return values
+
+
+def write_file(path: Path, values: dict[str, str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write("".join(f"{k}={v}\n" for k, v in sorted(values.items())))
+
+
+def load(name: str, generate: bool = False) -> dict[str, str]:
+    """Passwords by role key for the secrets set ``name`` (e.g. "dev", "prod")."""
+    path = secrets_dir() / f"{name}.env"
+    stored = read_file(path)
+    passwords, missing = {}, []
+    for key in ROLE_KEYS:
+        value = os.environ.get(env_var(key)) or stored.get(env_var(key))
+        if not value and generate:
+            value = stored[env_var(key)] = secrets.token_urlsafe(32)
+        if not value:
+            missing.append(env_var(key))
+        passwords[key] = value
+    if missing:
+        raise BadInput(f"missing secrets {', '.join(missing)}: set them in the environment or in {path}")
+    if generate and stored != read_file(path):
+        write_file(path, stored)
+    return passwords

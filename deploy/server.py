@@ -1,0 +1,66 @@
+"""Install and configure the PostgreSQL server from the distribution."""
+
+from __future__ import annotations
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.facts.deb import DebPackages
+from pyinfra.operations import apt, files
+
+from deploy.operations import pg
+from deploy.render import TEMPLATES
+from deploy.settings import Settings
+
+DEFAULT_SERVER_SETTINGS = {
+    "max_connections": 100,
+    "shared_buffers": "128MB",
+    "work_mem": "4MB",
+    "maintenance_work_mem": "64MB",
+    "max_locks_per_transaction": 256,
+    "max_wal_size": "1GB",
+    "log_statement": "none",
+    "log_min_duration_statement": -1,
+}
+
+
+def packages(settings: Settings) -> list[str]:
+    # uuid-ossp and pgcrypto ship in postgresql-N itself on Debian.
+    return [f"postgresql-{settings.pg_version}", "postgresql-client-common", "ssl-cert", "cron", "procps"]
+
+
+@deploy("PostgreSQL server")
+def install():
+    settings = Settings.from_data(host.data)
+    wanted = packages(settings)
+    installed = host.get_fact(DebPackages)
+    if any(p not in installed for p in wanted):
+        # Only refresh the index when something is missing, so a no-change
+        # run stays a no-change run.
+        apt.update(name="Refresh apt index")
+    apt.packages(name="Install PostgreSQL", packages=wanted, no_recommends=True)
+
+    conf_dir = f"/etc/postgresql/{settings.pg_version}/main"
+    server = {**DEFAULT_SERVER_SETTINGS, **(host.data.get("pg_settings") or {})}
+    files.template(
+        name="Render postgresql.conf",
+        src=str(TEMPLATES / "config/postgresql.conf.j2"),
+        dest=f"{conf_dir}/postgresql.conf",
+        user="postgres", group="postgres", mode="644",
+        pg_version=settings.pg_version,
+        cluster="main",
+        port=settings.pg_port,
+        listen_addresses=host.data.get("listen_addresses") or ["localhost"],
+        ssl=host.data.get("pg_ssl", True),
+        **server,
+    )
+    files.template(
+        name="Render pg_hba.conf",
+        src=str(TEMPLATES / "config/pg_hba.conf.j2"),
+        dest=f"{conf_dir}/pg_hba.conf",
+        user="postgres", group="postgres", mode="640",
+        db_name=settings.db_name,
+        roles=settings.roles,
+        client_networks=host.data.get("client_networks") or [],
+        client_networks_nossl=host.data.get("client_networks_nossl") or [],
+    )
+    pg.cluster(name="PostgreSQL running its current config", version=settings.pg_version)

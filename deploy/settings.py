@@ -1,0 +1,90 @@
+"""
+Settings shared by the deploy, the ops CLI and the tests, read from inventory data.
+
+Defaults live in ``inventories/group_data/all.py``; the fallbacks here only keep
+a bare ``@docker/NAME`` or ``@ssh/HOST`` target usable.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# One place for the tenant slug rule: the CLI, the SQL CHECK and the SQL
+# functions all use it. 2-40 chars keeps "tenant_" + slug under 63 bytes.
+SLUG_PATTERN = r"^[a-z][a-z0-9_-]{1,39}$"
+RESERVED_SLUGS = frozenset(
+    {
+        "system", "public", "admin", "root", "postgres", "template0", "template1",
+        "information_schema", "onesift", "api", "www", "default", "all", "none",
+    }
+)
+TENANT_PREFIX = "tenant_"
+TENANT_SETTING = "onesift.tenant"
+
+
+class BadInput(ValueError):
+    """Input refused before anything was changed."""
+
+
+def validate_slug(slug: str) -> str:
+    """Return ``slug`` if it is a usable tenant slug, else raise BadInput saying why."""
+    if not isinstance(slug, str) or not re.fullmatch(SLUG_PATTERN, slug):
+        raise BadInput(
+            f"invalid tenant slug {slug!r}: use 2-40 characters, lowercase letters, "
+            "digits, '_' or '-', starting with a letter"
+        )
+    if slug in RESERVED_SLUGS or slug.startswith("pg_"):
+        raise BadInput(f"invalid tenant slug {slug!r}: the name is reserved")
+    return slug
+
+
+def schema_for(slug: str) -> str:
+    return TENANT_PREFIX + validate_slug(slug)
+
+
+@dataclass(frozen=True)
+class Roles:
+    owner: str = "onesift_owner"
+    app: str = "onesift_app"
+    auditor: str = "onesift_auditor"
+
+    def by_key(self, key: str) -> str:
+        return getattr(self, key)
+
+
+@dataclass(frozen=True)
+class Settings:
+    db_name: str = "onesift"
+    pg_version: int = 15
+    pg_port: int = 5432
+    roles: Roles = Roles()
+    retention_days: int = 90
+    backup_dir: str = "/var/backups/onesift"
+    backup_keep_days: int = 7
+    production: bool = False
+
+    @classmethod
+    def from_data(cls, data) -> "Settings":
+        get = data.get
+        return cls(
+            db_name=get("db_name") or cls.db_name,
+            pg_version=int(get("pg_version") or cls.pg_version),
+            pg_port=int(get("pg_port") or cls.pg_port),
+            roles=Roles(**(get("db_roles") or {})),
+            retention_days=int(get("retention_days") or cls.retention_days),
+            backup_dir=get("backup_dir") or cls.backup_dir,
+            backup_keep_days=int(get("backup_keep_days") or cls.backup_keep_days),
+            production=bool(get("production")),
+        )
+
+    def context(self) -> dict:
+        """The variables every SQL template gets."""
+        return {
+            "db_name": self.db_name,
+            "roles": self.roles,
+            "tenant_prefix": TENANT_PREFIX,
+            "tenant_setting": TENANT_SETTING,
+            "slug_pattern": SLUG_PATTERN,
+            "reserved_slugs": sorted(RESERVED_SLUGS),
+        }

@@ -1,0 +1,21 @@
+# Defaults for every inventory. Passwords are not here: see deploy/secrets.py.
+pg_version = 15
+pg_port = 5432
+db_name = "onesift"
+db_roles = {"owner": "onesift_owner", "app": "onesift_app", "auditor": "onesift_auditor"}
+
+listen_addresses = ["localhost"]
+pg_ssl = True
+# Networks allowed to reach the database: TLS only (hostssl), SCRAM passwords.
+client_networks = []
+client_networks_nossl = []
+# Overrides of deploy/server.py DEFAULT_SERVER_SETTINGS.
+pg_settings = {}
+
+retention_days = 90
+backup_dir = "/var/backups/onesift"
+backup_keep_days = 7
+
+production = False
+secrets_name = "prod"
+generate_secrets = False

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Prepare this machine (as root) to run local container hosts and the tests:
+# Debian packages, podman serving the Docker API, the base image, the venv.
+# Safe to run again: every step checks before it acts.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BASE_IMAGE=${ONESIFT_BASE_IMAGE:-localhost/onesift-base:bookworm}
+SOCK=/run/podman/podman.sock
+PKGS=(podman runc debootstrap postgresql-client openssh-client)
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+install_packages() {
+    local missing=()
+    for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+    [ ${#missing[@]} -eq 0 ] && return
+    log "apt-get install ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+configure_podman() {
+    # crun fails on these machines; runc works. Explicit ulimits because the
+    # default (host) limits are refused inside the sandbox.
+    mkdir -p /etc/containers
+    if ! grep -q 'runtime = "runc"' /etc/containers/containers.conf 2>/dev/null; then
+        log "writing /etc/containers/containers.conf"
+        cat > /etc/containers/containers.conf <<'CONF'
+[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
+
+[engine]
+runtime = "runc"
+CONF
+    fi
+}
+
+start_podman_service() {
+    if [ -n "${DOCKER_HOST:-}" ] && [ "$DOCKER_HOST" != "unix://$SOCK" ]; then
+        log "DOCKER_HOST=$DOCKER_HOST is set: using that engine"
+        return
+    fi
+    if command -v dockerd >/dev/null && docker info >/dev/null 2>&1; then
+        log "a Docker engine answers: using it"
+        return
+    fi
+    if ! DOCKER_HOST=unix://$SOCK docker version >/dev/null 2>&1; then
+        log "starting podman API service on $SOCK"
+        mkdir -p /run/podman
+        nohup podman system service --time=0 "unix://$SOCK" >/var/log/podman-service.log 2>&1 &
+        for _ in $(seq 50); do
+            DOCKER_HOST=unix://$SOCK docker version >/dev/null 2>&1 && break
+            sleep 0.2
+        done
+    fi
+}
+
+build_base_image() {
+    podman image exists "$BASE_IMAGE" && return
+    local root
+    root=$(mktemp -d /var/tmp/onesift-rootfs.XXXXXX)
+    log "debootstrap bookworm into $root (about a minute)"
+    # openssh-server so a container can be an SSH host (the prod path);
+    # python3 for testinfra's file/socket modules.
+    debootstrap --variant=minbase \
+        --include=openssh-server,python3,ca-certificates,procps,iproute2,cron,less \
+        bookworm "$root" >/var/log/onesift-debootstrap.log 2>&1
+    # The host's apt settings about stale snapshots apply inside too.
+    cp /etc/apt/apt.conf.d/* "$root/etc/apt/apt.conf.d/" 2>/dev/null || true
+    rm -f "$root"/etc/ssh/ssh_host_*
+    log "podman import -> $BASE_IMAGE"
+    tar -C "$root" -c . | podman import --change 'CMD ["sleep","infinity"]' - "$BASE_IMAGE" >/dev/null
+    rm -rf "$root"
+}
+
+make_venv() {
+    [ -x .venv/bin/python ] || python3 -m venv .venv
+    .venv/bin/pip install -q --upgrade pip >/dev/null 2>&1 || true
+    log "pip install -e .[test]"
+    .venv/bin/pip install -q -e '.[test]'
+}
+
+install_packages
+configure_podman
+start_podman_service
+build_base_image
+make_venv
+log "ready"

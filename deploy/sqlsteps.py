@@ -72,3 +72,26 @@ def grants(settings: Settings) -> Step:
 def schema_steps(settings: Settings) -> list[Step]:
     """Everything `ops db migrate` and the deploy apply inside the database, in order."""
     return [*migrations(settings), functions(settings), grants(settings)]
+
+
+def owner_prefix(settings: Settings) -> str:
+    """CLI scripts act as the owner role, not as the superuser they log in as."""
+    from deploy.render import quote_ident
+
+    return f"SET LOCAL ROLE {quote_ident(settings.roles.owner)};\n"
+
+
+def create_tenant(settings: Settings, slug: str, name: str, mode: str, handover_email: str | None) -> str:
+    """The SQL `ops tenant create` runs: the customer row, then its schema, in one transaction."""
+    from deploy.render import quote_literal
+
+    validate_slug(slug)
+    email = quote_literal(handover_email) if handover_email else "NULL"
+    return (
+        owner_prefix(settings)
+        + "INSERT INTO system.customers (slug, name, schema_name, ingestion_mode, handover_email)\n"
+        + f"VALUES ({quote_literal(slug)}, {quote_literal(name)}, {quote_literal(schema_for(slug))}, "
+        + f"{quote_literal(mode)}, {email})\nRETURNING id AS customer_id \\gset\n"
+        + "SELECT jsonb_build_object('id', :'customer_id', "
+        + "'schema', system.create_customer_schema(:'customer_id'));\n"
+    )

@@ -1,0 +1,1 @@
+"""`ops`: the OneSift operations CLI (Typer, one module per noun)."""

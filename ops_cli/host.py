@@ -1,0 +1,178 @@
+"""`ops host`: local container hosts for development and tests (Docker API: docker or podman)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from deploy.settings import BadInput
+from ops_cli.common import console, fail
+from ops_cli.target import docker_env
+
+app = typer.Typer(help="Local container hosts: up, down, status.", no_args_is_help=True)
+
+BASE_IMAGE = os.environ.get("ONESIFT_BASE_IMAGE", "localhost/onesift-base:bookworm")
+LOOPBACK = "127.0.0.1"  # published ports never leave this machine
+
+
+@dataclass(frozen=True)
+class LocalHost:
+    kind: str
+    container: str
+    inventory: str
+    ports: dict  # container port -> loopback port
+
+
+def state_dir() -> Path:
+    return Path(os.environ.get("ONESIFT_STATE_DIR") or Path.home() / ".local/state/onesift")
+
+
+def local_hosts() -> dict[str, LocalHost]:
+    return {
+        "dev": LocalHost("dev", "onesift-dev", "inventories/dev.py",
+                         {"5432/tcp": int(os.environ.get("ONESIFT_DEV_PG_PORT") or 55432)}),
+        "ssh": LocalHost("ssh", "onesift-ssh", "inventories/local_ssh.py",
+                         {"5432/tcp": int(os.environ.get("ONESIFT_SSH_PG_PORT") or 55433),
+                          "22/tcp": int(os.environ.get("ONESIFT_SSH_PORT") or 22022)}),
+    }
+
+
+def pick(kind: str) -> LocalHost:
+    hosts = local_hosts()
+    if kind not in hosts:
+        raise BadInput(f"unknown host kind {kind!r}; kinds: {', '.join(hosts)}")
+    return hosts[kind]
+
+
+def client():
+    import docker
+
+    try:
+        return docker.from_env(environment=docker_env())
+    except docker.errors.DockerException as e:
+        raise BadInput(f"no Docker API answers ({e}); run scripts/setup-machine.sh") from None
+
+
+def ssh_key() -> tuple[Path, str]:
+    """The test SSH key pair (made once); private key path and public key text."""
+    key = state_dir() / "ssh" / "id_ed25519"
+    if not key.exists():
+        key.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "onesift-local", "-f", str(key)], check=True)
+    return key, key.with_suffix(".pub").read_text().strip()
+
+
+SSHD = (
+    "ssh-keygen -A >/dev/null && mkdir -p /run/sshd /root/.ssh && "
+    'printf "%s\\n" "$AUTHORIZED_KEY" > /root/.ssh/authorized_keys && '
+    "chmod 600 /root/.ssh/authorized_keys && exec /usr/sbin/sshd -D -e"
+)
+
+
+def run_container(h: LocalHost):
+    import docker
+
+    dc = client()
+    try:
+        c = dc.containers.get(h.container)
+        if c.status != "running":
+            c.start()
+        return c
+    except docker.errors.NotFound:
+        pass
+    try:
+        dc.images.get(BASE_IMAGE)
+    except docker.errors.ImageNotFound:
+        raise BadInput(f"no base image {BASE_IMAGE}: run scripts/setup-machine.sh") from None
+    kwargs = {}
+    if h.kind == "ssh":
+        _, pub = ssh_key()
+        kwargs = {"command": ["sh", "-c", SSHD], "environment": {"AUTHORIZED_KEY": pub}}
+        (state_dir() / "ssh" / "known_hosts").unlink(missing_ok=True)  # new container, new host key
+    ports = {inner: (LOOPBACK, outer) for inner, outer in h.ports.items()}
+    return dc.containers.run(BASE_IMAGE, name=h.container, hostname=h.container, detach=True, ports=ports, **kwargs)
+
+
+def wait_for_port(port: int, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((LOOPBACK, port), timeout=1) as s:
+                if s.recv(4).startswith(b"SSH"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise BadInput(f"nothing answered on {LOOPBACK}:{port} in {seconds:.0f}s")
+
+
+def bring_up(kind: str, deploy: bool = True, seed: bool = True) -> LocalHost:
+    """Start (or create) the local host, deploy the database onto it and seed it."""
+    h = pick(kind)
+    run_container(h)
+    if h.kind == "ssh":
+        wait_for_port(h.ports["22/tcp"])
+    repo = Path(__file__).resolve().parent.parent
+    ops = [shutil.which("ops") or "ops"]
+    if deploy:
+        subprocess.run([*ops, "db", "setup", "-i", h.inventory], check=True, cwd=repo, env=docker_env())
+    if seed:
+        subprocess.run([*ops, "db", "seed", "-i", h.inventory], check=True, cwd=repo, env=docker_env())
+    return h
+
+
+@app.command()
+def up(
+    kind: Annotated[str, typer.Argument(help="dev (Docker API connector) or ssh (SSH on loopback).")] = "dev",
+    deploy: Annotated[bool, typer.Option(help="Deploy the database after start.")] = True,
+    seed: Annotated[bool, typer.Option(help="Seed the example customers.")] = True,
+):
+    """Bring up a local host with the database deployed and seeded."""
+    try:
+        h = bring_up(kind, deploy, seed)
+    except BadInput as e:
+        fail(str(e), 2)
+    except subprocess.CalledProcessError as e:
+        fail(f"{' '.join(e.cmd[1:3])} failed (exit {e.returncode})", 1)
+    pg = h.ports["5432/tcp"]
+    console.print(
+        f"[green]{h.container} is up[/]: inventory {h.inventory}; PostgreSQL on {LOOPBACK}:{pg} "
+        f"(passwords in ~/.config/onesift/{'dev' if kind == 'dev' else 'local_ssh'}.env)"
+    )
+
+
+@app.command()
+def down(kind: Annotated[str, typer.Argument(help="dev or ssh")] = "dev"):
+    """Remove a local host and its data."""
+    import docker
+
+    try:
+        h = pick(kind)
+        client().containers.get(h.container).remove(force=True)
+        console.print(f"removed {h.container}")
+    except docker.errors.NotFound:
+        console.print(f"{pick(kind).container} does not exist")
+    except BadInput as e:
+        fail(str(e), 2)
+
+
+@app.command()
+def status():
+    """Show the local hosts."""
+    import docker
+
+    dc = client()
+    for h in local_hosts().values():
+        try:
+            state = dc.containers.get(h.container).status
+        except docker.errors.NotFound:
+            state = "absent"
+        console.print(f"{h.kind:4} {h.container:12} {state:8} {h.inventory}")

@@ -1,0 +1,37 @@
+"""The `ops` command: one sub-command per noun."""
+
+import os
+from typing import Annotated, Optional
+
+import typer
+
+from ops_cli import apikey, db, host, sql, tenant
+
+app = typer.Typer(
+    help="Operate the OneSift multi-tenant PostgreSQL database on any inventory.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # locals can hold passwords
+)
+
+
+@app.callback()
+def main(
+    inventory: Annotated[
+        Optional[str],
+        typer.Option("--inventory", "-i", help="Inventory for every sub-command (default inventories/dev.py)."),
+    ] = None,
+):
+    """Operate the OneSift multi-tenant PostgreSQL database on any inventory."""
+    # Sub-commands read their own -i with this as the default.
+    if inventory:
+        os.environ["ONESIFT_INVENTORY"] = inventory
+
+
+app.add_typer(db.app, name="db")
+app.add_typer(tenant.app, name="tenant")
+app.add_typer(apikey.app, name="apikey")
+app.add_typer(sql.app, name="sql")
+app.add_typer(host.app, name="host")
+
+if __name__ == "__main__":
+    app()

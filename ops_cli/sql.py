@@ -1,0 +1,45 @@
+"""`ops sql render`: print the exact SQL a step would run."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from deploy.settings import BadInput
+from deploy.sqlsteps import create_tenant, functions, grants, migrations, tenant_ddl, views_ddl
+from ops_cli.common import DEFAULT, InventoryOpt, fail
+from ops_cli.target import Target
+
+app = typer.Typer(help="The SQL behind each step.", no_args_is_help=True)
+
+
+def step_sql(t: Target, step: str, slug: str | None) -> str:
+    s = t.settings
+    fixed = {m.name.split(":", 1)[1]: m.sql for m in migrations(s)}
+    fixed.update(functions=functions(s).sql, grants=grants(s).sql)
+    if step in fixed:
+        return fixed[step]
+    if step in ("tenant", "views", "tenant-create"):
+        if not slug:
+            raise BadInput(f"step {step!r} needs --slug")
+        if step == "tenant":
+            return tenant_ddl(s, slug)
+        if step == "views":
+            return views_ddl(s, slug)
+        return create_tenant(s, slug, slug, "api", None)
+    names = ", ".join([*fixed, "tenant", "views", "tenant-create"])
+    raise BadInput(f"unknown step {step!r}; steps: {names}")
+
+
+@app.command()
+def render(
+    step: Annotated[str, typer.Argument(help="A migration name, functions, grants, tenant, views or tenant-create.")],
+    slug: Annotated[Optional[str], typer.Option(help="Tenant slug, for the tenant steps.")] = None,
+    inventory: InventoryOpt = DEFAULT,
+):
+    """Print a step's SQL, rendered with the inventory's settings. Connects to nothing."""
+    try:
+        print(step_sql(Target(inventory), step, slug), end="")
+    except BadInput as e:
+        fail(str(e), 2)

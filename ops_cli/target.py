@@ -1,0 +1,120 @@
+"""
+The database host an inventory names, reached through pyinfra's connector
+(SSH for real hosts, the Docker API for the local one), where SQL runs as
+the ``postgres`` OS user: the same trust the deploy needs, and no database
+password on the operator's machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+from io import StringIO
+from pathlib import Path
+
+from pyinfra.api import Config, State, StringCommand
+from pyinfra.api.connect import connect_all, disconnect_all
+from pyinfra.context import ctx_host, ctx_state
+from pyinfra_cli.inventory import make_inventory
+
+from deploy.facts.postgres import psql
+from deploy.operations.pg import WORK_DIR
+from deploy.render import ROOT
+from deploy.settings import BadInput, Settings
+
+DEFAULT_INVENTORY = "inventories/dev.py"
+
+
+class OpsError(RuntimeError):
+    """A command that reached the host and failed there."""
+
+
+def docker_env() -> dict[str, str]:
+    """The environment with DOCKER_HOST pointing at podman's socket when no Docker engine is set up."""
+    env = dict(os.environ)
+    podman = "/run/podman/podman.sock"
+    if "DOCKER_HOST" not in env and not Path("/var/run/docker.sock").exists() and Path(podman).exists():
+        env["DOCKER_HOST"] = f"unix://{podman}"
+    return env
+
+
+def inventory_path(inventory: str) -> Path:
+    path = Path(inventory)
+    if not path.is_absolute() and not path.exists():
+        path = ROOT / inventory
+    if not path.is_file():
+        raise BadInput(f"no inventory file {inventory!r}")
+    return path
+
+
+class Target:
+    """One database host from an inventory file."""
+
+    def __init__(self, inventory: str = DEFAULT_INVENTORY):
+        os.environ.update(docker_env())
+        self.inventory = str(inventory_path(inventory))
+        self.state = State()
+        with ctx_state.use(self.state):
+            inv = make_inventory(self.inventory, cwd=str(ROOT))
+        hosts = list(inv)
+        if len(hosts) != 1:
+            raise BadInput(f"{inventory} has {len(hosts)} hosts; ops works on one database host")
+        self.state.init(inv, Config())
+        self.host = hosts[0]
+        self.settings = Settings.from_data(self.host.data)
+        self.connected = False
+
+    @property
+    def production(self) -> bool:
+        return self.settings.production
+
+    def connect(self) -> None:
+        if not self.connected:
+            with ctx_state.use(self.state):
+                connect_all(self.state)
+            if not self.host.connected:
+                raise OpsError(f"cannot connect to {self.host.name}")
+            self.connected = True
+
+    def close(self) -> None:
+        if self.connected:
+            with ctx_state.use(self.state):
+                disconnect_all(self.state)
+            self.connected = False
+
+    def shell(self, command: str) -> list[str]:
+        """Run a shell command on the host; its stdout lines, or OpsError with its stderr."""
+        self.connect()
+        with ctx_state.use(self.state), ctx_host.use(self.host):
+            ok, output = self.host.run_shell_command(StringCommand(command))
+        if not ok:
+            raise OpsError("\n".join(output.stderr_lines) or f"command failed on {self.host.name}")
+        return output.stdout_lines
+
+    def run_sql(self, sql: str, database: str | None = None, transaction: bool = True) -> list[str]:
+        """Run SQL (in one transaction unless told not to) as the postgres OS user; psql's output lines."""
+        self.connect()
+        path = f"{WORK_DIR}/ops-{secrets.token_hex(8)}.sql"
+        with ctx_state.use(self.state), ctx_host.use(self.host):
+            self.host.run_shell_command(StringCommand(f"install -d -m 0700 {WORK_DIR}"))
+            if not self.host.put_file(StringIO(sql), path):
+                raise OpsError(f"could not upload SQL to {self.host.name}")
+        options = ["--single-transaction"] if transaction else []
+        run = psql(database or self.settings.db_name, self.settings.pg_port, *options, "-At", "-f", "-")
+        lines = self.shell(f"chmod 0600 {path}; {run} < {path}; rc=$?; rm -f {path}; exit $rc")
+        return lines
+
+    def query_json(self, sql: str, database: str | None = None):
+        """Run SQL whose last statement returns one JSON value; that value."""
+        lines = [line for line in self.run_sql(sql, database) if line.strip()]
+        return json.loads(lines[-1]) if lines else None
+
+    def pyinfra(self, deploy: str, *args: str, dry: bool = False) -> int:
+        """Run a pyinfra deploy (a file or module.function) against this inventory."""
+        cmd = [sys.executable, "-m", "pyinfra", "-y", self.inventory, deploy, *args]
+        if dry:
+            cmd.insert(3, "--dry")
+        return subprocess.call(cmd, cwd=ROOT, env=docker_env())

@@ -1,0 +1,90 @@
+"""
+Real hosts: the local container hosts from `ops host up`, one reached with
+the Docker API connector (dev path), one over SSH on loopback (prod path).
+Both get the full deploy and the seed once per session.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import uuid
+
+import psycopg
+import pytest
+import testinfra
+
+from deploy import secrets
+from deploy.render import ROOT
+from ops_cli.host import bring_up, state_dir
+from ops_cli.target import docker_env
+
+os.environ.update(docker_env())
+OPS = [sys.executable, "-m", "ops_cli.main"]
+SECRET_SETS = {"dev": "dev", "ssh": "local_ssh"}
+
+
+class DbHost:
+    def __init__(self, kind):
+        self.kind = kind
+        self.local = bring_up(kind)
+        self.inventory = self.local.inventory
+        self.pg_port = self.local.ports["5432/tcp"]
+        self.passwords = secrets.load(SECRET_SETS[kind])
+
+    def testinfra(self):
+        if self.kind == "dev":
+            return testinfra.get_host(f"docker://{self.local.container}")
+        key = state_dir() / "ssh" / "id_ed25519"
+        known = state_dir() / "ssh" / "known_hosts"
+        return testinfra.get_host(
+            f"ssh://root@127.0.0.1:{self.local.ports['22/tcp']}",
+            ssh_identity_file=str(key),
+            ssh_extra_args=f"-o StrictHostKeyChecking=accept-new -o UserKnownHostsFile={known}",
+        )
+
+    def connect(self, role="app", **kwargs) -> psycopg.Connection:
+        name = {"owner": "onesift_owner", "app": "onesift_app", "auditor": "onesift_auditor"}[role]
+        return psycopg.connect(
+            host="127.0.0.1", port=self.pg_port, dbname="onesift", user=name,
+            password=self.passwords[role], connect_timeout=10, **kwargs,
+        )
+
+    def ops(self, *args, check=False) -> subprocess.CompletedProcess:
+        return run([*OPS, *args, "-i", self.inventory], check=check)
+
+    def pyinfra(self, *args) -> subprocess.CompletedProcess:
+        return run([sys.executable, "-m", "pyinfra", "-y", self.inventory, *args])
+
+
+def run(cmd, check=False) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=check, env=os.environ)
+
+
+def results_total(output: str) -> tuple[str, str, str, str]:
+    """(ops, success, error, no change) from pyinfra's 'Grand total' row."""
+    m = re.search(r"Grand total\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)", output)
+    assert m, output[-2000:]
+    return m.groups()
+
+
+@pytest.fixture(scope="session")
+def dev() -> DbHost:
+    return DbHost("dev")
+
+
+@pytest.fixture(scope="session")
+def ssh() -> DbHost:
+    return DbHost("ssh")
+
+
+@pytest.fixture(scope="session", params=["dev", "ssh"])
+def db_host(request) -> DbHost:
+    return request.getfixturevalue(request.param)
+
+
+@pytest.fixture
+def slug() -> str:
+    return "t" + uuid.uuid4().hex[:10]

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,7 +121,7 @@ def bring_up(kind: str, deploy: bool = True, seed: bool = True) -> LocalHost:
     if h.kind == "ssh":
         wait_for_port(h.ports["22/tcp"])
     repo = Path(__file__).resolve().parent.parent
-    ops = [shutil.which("ops") or "ops"]
+    ops = [sys.executable, "-m", "ops_cli.main"]
     if deploy:
         subprocess.run([*ops, "db", "setup", "-i", h.inventory], check=True, cwd=repo, env=docker_env())
     if seed:

@@ -114,7 +114,7 @@ class Target:
 
     def pyinfra(self, deploy: str, *args: str, dry: bool = False) -> int:
         """Run a pyinfra deploy (a file or module.function) against this inventory."""
-        cmd = [sys.executable, "-m", "pyinfra", "-y", self.inventory, deploy, *args]
-        if dry:
-            cmd.insert(3, "--dry")
+        # -y skips change detection, so a dry run must not pass it.
+        mode = ["--dry"] if dry else ["-y"]
+        cmd = [sys.executable, "-m", "pyinfra", *mode, self.inventory, deploy, *args]
         return subprocess.call(cmd, cwd=ROOT, env=docker_env())

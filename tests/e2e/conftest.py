@@ -52,11 +52,12 @@ class DbHost:
             password=self.passwords[role], connect_timeout=10, **kwargs,
         )
 
-    def ops(self, *args, check=False) -> subprocess.CompletedProcess:
-        return run([*OPS, *args, "-i", self.inventory], check=check)
+    def ops(self, *args, inventory=None, check=False) -> subprocess.CompletedProcess:
+        return run([*OPS, *args, "-i", inventory or self.inventory], check=check)
 
-    def pyinfra(self, *args) -> subprocess.CompletedProcess:
-        return run([sys.executable, "-m", "pyinfra", "-y", self.inventory, *args])
+    def pyinfra(self, deploy, dry=False) -> subprocess.CompletedProcess:
+        mode = "--dry" if dry else "-y"  # -y would skip change detection
+        return run([sys.executable, "-m", "pyinfra", mode, self.inventory, deploy])
 
 
 def run(cmd, check=False) -> subprocess.CompletedProcess:
@@ -68,6 +69,14 @@ def results_total(output: str) -> tuple[str, str, str, str]:
     m = re.search(r"Grand total\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)", output)
     assert m, output[-2000:]
     return m.groups()
+
+
+def detected_changes(output: str) -> tuple[int, list[str]]:
+    """From a --dry run: (operations listed, those that would change)."""
+    table = output.split("Detected changes:", 1)[1].split("Detected changes may not", 1)[0]
+    rows = [line for line in table.splitlines() if "|" in line]
+    changing = [r for r in rows if not re.search(r"\s-\s+-\s*$", r)]
+    return len(rows), changing
 
 
 @pytest.fixture(scope="session")

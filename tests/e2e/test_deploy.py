@@ -1,0 +1,95 @@
+"""The deploy on both real hosts: packages, config, socket, roles, extensions, idempotence."""
+
+import psycopg
+import pytest
+
+from tests.e2e.conftest import detected_changes, results_total
+
+
+def test_postgresql_package_installed(db_host):
+    h = db_host.testinfra()
+    assert h.package("postgresql-15").is_installed
+    assert h.package("postgresql-15").version.startswith("15.")
+
+
+def test_listening_on_configured_port(db_host):
+    h = db_host.testinfra()
+    assert h.socket("tcp://0.0.0.0:5432").is_listening
+
+
+def test_config_files_rendered(db_host):
+    h = db_host.testinfra()
+    conf = h.file("/etc/postgresql/15/main/postgresql.conf")
+    assert conf.user == "postgres" and conf.mode == 0o644
+    assert conf.contains("^max_locks_per_transaction = 256$")
+    assert conf.contains("^password_encryption = scram-sha-256$")
+    assert conf.contains("^listen_addresses = '\\*'$")
+    hba = h.file("/etc/postgresql/15/main/pg_hba.conf")
+    assert hba.user == "postgres" and hba.mode == 0o640
+    assert hba.contains("Managed by the OneSift deploy")
+    assert not hba.contains("trust")
+
+
+def test_extensions_present(db_host):
+    with db_host.connect("owner") as conn:
+        names = {r[0] for r in conn.execute("SELECT extname FROM pg_extension")}
+    assert {"uuid-ossp", "pgcrypto"} <= names
+
+
+def test_runtime_roles_are_not_privileged(db_host):
+    with db_host.connect("auditor") as conn:
+        rows = dict(conn.execute(
+            "SELECT rolname, (rolsuper OR rolbypassrls OR rolcreaterole OR rolcreatedb) "
+            "FROM pg_roles WHERE rolname LIKE 'onesift%'"
+        ).fetchall())
+    assert rows == {"onesift_owner": False, "onesift_app": False, "onesift_auditor": False}
+
+
+def test_wrong_password_is_refused(db_host):
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        psycopg.connect(host="127.0.0.1", port=db_host.pg_port, dbname="onesift",
+                        user="onesift_app", password="not-the-password", connect_timeout=10)
+
+
+def test_client_connections_use_tls(db_host):
+    with db_host.connect("app") as conn:
+        assert conn.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").fetchone()[0]
+
+
+def test_second_deploy_changes_nothing(db_host):
+    out = db_host.pyinfra("deploy.py")
+    assert out.returncode == 0, out.stderr[-2000:]
+    total, success, error, no_change = results_total(out.stdout + out.stderr)
+    assert (success, error) == ("-", "-") and no_change == total, out.stdout[-3000:]
+
+
+def test_dry_run_says_no_change(db_host):
+    out = db_host.pyinfra("deploy.py", dry=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    listed, changing = detected_changes(out.stdout + out.stderr)
+    assert listed >= 13 and changing == []
+
+
+def test_changed_role_attribute_is_corrected(dev):
+    # pyinfra's own postgres.role cannot alter an existing role; ours must.
+    dev.testinfra().run_expect([0], "runuser -u postgres -- psql -Xqc 'ALTER ROLE onesift_app CONNECTION LIMIT 3'")
+    out = dev.pyinfra("deploy.database.bootstrap")
+    assert out.returncode == 0, out.stderr[-2000:]
+    total, success, _, _ = results_total(out.stdout + out.stderr)
+    assert success == "1"
+    with dev.connect("app") as conn:
+        limit = conn.execute("SELECT rolconnlimit FROM pg_roles WHERE rolname = 'onesift_app'").fetchone()[0]
+    assert limit == 200
+
+
+def test_failing_sql_stops_and_rolls_back(dev, tmp_path):
+    from deploy.operations.pg import run_sql_file  # noqa: F401  (the path the deploy uses)
+
+    h = dev.testinfra()
+    cmd = (
+        "printf 'CREATE TABLE public.half_done (id int);\\nSELECT 1/0;\\n' > /tmp/bad.sql; "
+        "runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 --single-transaction -d onesift -f - < /tmp/bad.sql"
+    )
+    assert h.run(cmd).rc != 0
+    with dev.connect("owner") as conn:
+        assert conn.execute("SELECT to_regclass('public.half_done')").fetchone()[0] is None

@@ -1,0 +1,236 @@
+"""Tenant isolation, API keys, the CLI's input checks and seed, on the dev host."""
+
+import psycopg
+import pytest
+from psycopg import errors
+
+SEED = {"abc-honda", "demo-dealership"}
+
+
+def create(dev, slug, *extra):
+    out = dev.ops("tenant", "create", slug, "--name", f"Test {slug}", "--mode", "api", *extra)
+    assert out.returncode == 0, out.stderr
+    return slug
+
+
+@pytest.fixture
+def two_tenants(dev, slug):
+    a, b = create(dev, slug + "a"), create(dev, slug + "b")
+    yield a, b
+    for s in (a, b):
+        dev.ops("tenant", "drop", s, "--yes")
+
+
+def in_tenant(conn, slug):
+    conn.execute("SELECT system.use_tenant(%s)", [slug])
+
+
+@pytest.fixture(autouse=True, scope="module")
+def seeded(dev):
+    assert dev.ops("db", "seed").returncode == 0
+
+
+def test_seed_made_the_example_customers(dev):
+    with dev.connect("auditor") as conn:
+        rows = {r[0]: r[1:] for r in conn.execute(
+            "SELECT slug, name, ingestion_mode::text, handover_email FROM system.customers")}
+    assert rows["abc-honda"] == ("ABC Honda", "email", "sarah-abc-honda@onesift.com")
+    assert rows["demo-dealership"][:2] == ("Demo Dealership", "api")
+
+
+def test_seed_again_creates_no_second_key(dev):
+    with dev.connect("owner") as conn:
+        before = conn.execute("SELECT count(*) FROM system.api_keys").fetchone()[0]
+    out = dev.ops("db", "seed")
+    assert out.returncode == 0, out.stderr
+    assert "osk_" not in out.stdout
+    with dev.connect("owner") as conn:
+        assert conn.execute("SELECT count(*) FROM system.api_keys").fetchone()[0] == before
+
+
+def test_tenant_a_cannot_read_or_write_tenant_b(dev, two_tenants):
+    a, b = two_tenants
+    with dev.connect("app") as conn:
+        with conn.transaction():
+            in_tenant(conn, b)
+            conn.execute(f'INSERT INTO "tenant_{b}".leads (email) VALUES (%s)', ["b@example.com"])
+        with conn.transaction():
+            in_tenant(conn, a)
+            conn.execute("INSERT INTO leads (email) VALUES (%s)", ["a@example.com"])
+            assert conn.execute("SELECT count(*) FROM leads").fetchone()[0] == 1
+            assert conn.execute(f'SELECT count(*) FROM "tenant_{b}".leads').fetchone()[0] == 0
+            assert conn.execute(f'UPDATE "tenant_{b}".leads SET email = %s', ["x@example.com"]).rowcount == 0
+            assert conn.execute(f'DELETE FROM "tenant_{b}".leads').rowcount == 0
+        with pytest.raises(errors.InsufficientPrivilege, match="row-level security"):
+            with conn.transaction():
+                in_tenant(conn, a)
+                conn.execute(f'INSERT INTO "tenant_{b}".leads (email) VALUES (%s)', ["sneak@example.com"])
+        with pytest.raises(errors.InsufficientPrivilege):
+            with conn.transaction():
+                in_tenant(conn, a)
+                conn.execute(f'CREATE TABLE "tenant_{b}".stolen (id int)')
+    with dev.connect("app") as conn:
+        with conn.transaction():
+            in_tenant(conn, b)
+            assert [r[0] for r in conn.execute("SELECT email FROM leads")] == ["b@example.com"]
+
+
+def test_pooled_connection_forgets_the_tenant_at_commit(dev, two_tenants):
+    a, _ = two_tenants
+    with dev.connect("app") as conn:
+        with conn.transaction():
+            in_tenant(conn, a)
+            conn.execute("INSERT INTO leads (email) VALUES ('p@example.com')")
+        # Same session, next transaction: no tenant set, no rows visible.
+        assert conn.execute("SELECT current_setting('onesift.tenant', true)").fetchone()[0] in (None, "")
+        assert conn.execute(f'SELECT count(*) FROM "tenant_{a}".leads').fetchone()[0] == 0
+
+
+def test_app_role_cannot_escape_rls(dev, two_tenants):
+    a, _ = two_tenants
+    with dev.connect("app") as conn:
+        with pytest.raises(errors.InsufficientPrivilege):
+            conn.execute(f'ALTER TABLE "tenant_{a}".leads DISABLE ROW LEVEL SECURITY')
+        conn.rollback()
+        with pytest.raises(errors.InsufficientPrivilege):
+            conn.execute("SET row_security = off; SELECT 1")
+            conn.execute(f'SELECT count(*) FROM "tenant_{a}".leads')
+        conn.rollback()
+        with pytest.raises(errors.InsufficientPrivilege):
+            conn.execute("SELECT key_hash FROM system.api_keys")
+    with dev.connect("owner") as conn:
+        forced = conn.execute(
+            "SELECT bool_and(c.relrowsecurity AND c.relforcerowsecurity), count(*) FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind = 'r'",
+            [f"tenant_{a}"],
+        ).fetchone()
+        owners = conn.execute(
+            "SELECT count(*) FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner WHERE r.rolname = 'onesift_app'"
+        ).fetchone()[0]
+    assert forced == (True, 5)
+    assert owners == 0
+
+
+def test_api_key_lifecycle(dev, slug):
+    create(dev, slug)
+    try:
+        out = dev.ops("apikey", "create", slug, "--name", "ci")
+        assert out.returncode == 0, out.stderr
+        key = out.stdout.strip().splitlines()[-1]
+        assert key.startswith("osk_") and len(key) == 44
+        with dev.connect("app") as conn:
+            row = conn.execute("SELECT slug, schema_name, key_id FROM system.validate_api_key(%s)", [key]).fetchone()
+            assert row[:2] == (slug, f"tenant_{slug}")
+            assert conn.execute("SELECT * FROM system.validate_api_key(%s)", [key + "x"]).fetchone() is None
+            conn.commit()
+        with dev.connect("owner") as conn:
+            stored = conn.execute("SELECT key_hash, last_used_at FROM system.api_keys WHERE id = %s", [row[2]]).fetchone()
+            assert stored[1] is not None
+            assert key not in stored[0]
+            assert conn.execute("SELECT count(*) FROM system.api_keys WHERE key_hash = %s OR key_prefix = %s",
+                                [key, key]).fetchone()[0] == 0
+        assert dev.ops("apikey", "revoke", str(row[2])).returncode == 0
+        with dev.connect("app") as conn:
+            assert conn.execute("SELECT * FROM system.validate_api_key(%s)", [key]).fetchone() is None
+        listed = dev.ops("apikey", "list", slug, "--json")
+        assert key not in listed.stdout and key[:12] in listed.stdout
+    finally:
+        dev.ops("tenant", "drop", slug, "--yes")
+
+
+def customers(dev):
+    with dev.connect("owner") as conn:
+        return {r[0] for r in conn.execute("SELECT slug FROM system.customers")}, \
+               {r[0] for r in conn.execute("SELECT nspname FROM pg_namespace")}
+
+
+@pytest.mark.parametrize("bad", ["Bad", "a", "x" * 41, "system", "pg_x", "a;b", "ab'--", "../etc", "ab c"])
+def test_bad_slug_refused_and_nothing_created(dev, bad):
+    before = customers(dev)
+    out = dev.ops("tenant", "create", bad, "--name", "Bad Inc", "--mode", "api")
+    assert out.returncode == 2
+    assert "invalid tenant slug" in out.stderr
+    assert customers(dev) == before
+
+
+def test_email_mode_needs_handover_email(dev, slug):
+    before = customers(dev)
+    out = dev.ops("tenant", "create", slug, "--name", "X", "--mode", "email")
+    assert out.returncode == 2 and "handover" in out.stderr
+    assert customers(dev) == before
+
+
+def test_duplicate_tenant_refused(dev):
+    out = dev.ops("tenant", "create", "abc-honda", "--name", "Again", "--mode", "api")
+    assert out.returncode == 2 and "already exists" in out.stderr
+
+
+def test_failed_creation_leaves_no_partial_schema(dev, slug):
+    # The customer row goes in, then the schema DDL fails half way: all of it rolls back.
+    with dev.connect("owner") as conn:
+        conn.execute(f'CREATE SCHEMA "tenant_{slug}"')  # makes CREATE SCHEMA in the DDL fail
+        conn.commit()
+    try:
+        out = dev.ops("tenant", "create", slug, "--name", "Half", "--mode", "api")
+        assert out.returncode == 1 and "already exists" in out.stderr
+        with dev.connect("owner") as conn:
+            assert conn.execute("SELECT count(*) FROM system.customers WHERE slug = %s", [slug]).fetchone()[0] == 0
+            assert conn.execute(f"SELECT to_regclass('\"tenant_{slug}\".leads')").fetchone()[0] is None
+    finally:
+        with dev.connect("owner") as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "tenant_{slug}" CASCADE')
+            conn.commit()
+
+
+def test_reset_needs_yes_and_production_needs_a_second_flag(dev, tmp_path):
+    out = dev.ops("db", "reset")
+    assert out.returncode == 2 and "--yes" in out.stderr
+    inv = tmp_path / "prodlike.py"
+    inv.write_text('prodlike = [("@docker/onesift-dev", {"production": True, "secrets_name": "dev"})]\n')
+    out = dev.ops("db", "reset", "--yes", inventory=str(inv))
+    assert out.returncode == 2 and "production" in out.stderr
+    out = dev.ops("tenant", "drop", "abc-honda", "--yes", inventory=str(inv))
+    assert out.returncode == 2 and "production" in out.stderr
+    assert "abc-honda" in customers(dev)[0]
+
+
+def test_rendered_tenant_sql_is_what_the_function_runs(dev, slug):
+    """`ops sql render tenant` piped through psql builds the same catalog as create_customer_schema."""
+    create(dev, slug)
+    other = slug + "r"
+    try:
+        sql = dev.ops("sql", "render", "tenant", "--slug", other, check=True).stdout
+        with dev.connect("owner") as conn:
+            conn.execute(sql)
+            conn.commit()
+            shapes = []
+            for s in (slug, other):
+                shapes.append(conn.execute(
+                    "SELECT c.relname, c.relkind, c.relrowsecurity, c.relforcerowsecurity, "
+                    "  array(SELECT a.attname || ':' || format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+                    "        WHERE a.attrelid = c.oid AND a.attnum > 0 ORDER BY a.attnum), "
+                    "  array(SELECT p.polname || ':' || pg_get_expr(p.polqual, p.polrelid) FROM pg_policy p "
+                    "        WHERE p.polrelid = c.oid) "
+                    "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE n.nspname = %s AND c.relkind IN ('r', 'i') ORDER BY 1",
+                    [f"tenant_{s}"]).fetchall())
+        strip = lambda rows, s: [tuple(str(x).replace(s, "@") for x in r) for r in rows]  # noqa: E731
+        assert strip(shapes[0], slug) == strip(shapes[1], other)
+        assert len(shapes[0]) > 10
+    finally:
+        dev.ops("tenant", "drop", slug, "--yes")
+        with dev.connect("owner") as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "tenant_{other}" CASCADE')
+            conn.commit()
+
+
+def test_tenant_show_and_list(dev):
+    out = dev.ops("tenant", "show", "abc-honda", "--json")
+    assert out.returncode == 0, out.stderr
+    import json
+
+    info = json.loads(out.stdout)
+    assert info["handover_email"] == "sarah-abc-honda@onesift.com" and info["storage_bytes"] > 0
+    listed = json.loads(dev.ops("tenant", "list", "--json").stdout)
+    assert SEED <= {r["slug"] for r in listed}
+    assert dev.ops("tenant", "show", "nope-nope").returncode == 2

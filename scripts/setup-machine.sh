@@ -56,8 +56,17 @@ start_podman_service() {
     fi
 }
 
+engine() {
+    # podman where it serves the API here; a real Docker engine otherwise.
+    if command -v podman >/dev/null && [ "${DOCKER_HOST:-unix://$SOCK}" = "unix://$SOCK" ]; then
+        podman "$@"
+    else
+        docker "$@"
+    fi
+}
+
 build_base_image() {
-    podman image exists "$BASE_IMAGE" && return
+    engine image inspect "$BASE_IMAGE" >/dev/null 2>&1 && return
     local root
     root=$(mktemp -d /var/tmp/onesift-rootfs.XXXXXX)
     log "debootstrap bookworm into $root (about a minute)"
@@ -69,8 +78,8 @@ build_base_image() {
     # The host's apt settings about stale snapshots apply inside too.
     cp /etc/apt/apt.conf.d/* "$root/etc/apt/apt.conf.d/" 2>/dev/null || true
     rm -f "$root"/etc/ssh/ssh_host_*
-    log "podman import -> $BASE_IMAGE"
-    tar -C "$root" -c . | podman import --change 'CMD ["sleep","infinity"]' - "$BASE_IMAGE" >/dev/null
+    log "import -> $BASE_IMAGE"
+    tar -C "$root" -c . | engine import --change 'CMD ["sleep","infinity"]' - "$BASE_IMAGE" >/dev/null
     rm -rf "$root"
 }
 

@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ops_cli import apikey, db, host, sql, tenant
+from ops_cli import apikey, audit, backup, db, host, sql, tenant
 
 app = typer.Typer(
     help="Operate the OneSift multi-tenant PostgreSQL database on any inventory.",
@@ -32,6 +32,8 @@ app.add_typer(tenant.app, name="tenant")
 app.add_typer(apikey.app, name="apikey")
 app.add_typer(sql.app, name="sql")
 app.add_typer(host.app, name="host")
+app.add_typer(audit.app, name="audit")
+app.add_typer(backup.app, name="backup")
 
 if __name__ == "__main__":
     app()

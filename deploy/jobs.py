@@ -1,0 +1,42 @@
+"""Scheduled jobs: nightly backups and daily cleanup, run by cron (see templates/jobs/onesift.cron.j2)."""
+
+from __future__ import annotations
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.operations import files
+
+from deploy.operations import jobs
+from deploy.render import TEMPLATES
+from deploy.settings import TENANT_PREFIX, Settings
+
+
+@deploy("OneSift scheduled jobs")
+def install():
+    s = Settings.from_data(host.data)
+    common = {"db_name": s.db_name, "port": s.pg_port}
+    files.directory(name="Backup directory", path=s.backup_dir, user="postgres", group="postgres", mode="700")
+    files.directory(name="Job log directory", path="/var/log/onesift", user="root", group="root", mode="750")
+    files.template(
+        name="Backup job",
+        src=str(TEMPLATES / "jobs/onesift-backup.sh.j2"),
+        dest="/usr/local/sbin/onesift-backup",
+        mode="750",
+        backup_dir=s.backup_dir, keep_days=s.backup_keep_days, tenant_prefix=TENANT_PREFIX, **common,
+    )
+    files.template(
+        name="Cleanup job",
+        src=str(TEMPLATES / "jobs/onesift-cleanup.sh.j2"),
+        dest="/usr/local/sbin/onesift-cleanup",
+        mode="750",
+        retention_days=s.retention_days, **common,
+    )
+    files.template(
+        name="Job schedule",
+        src=str(TEMPLATES / "jobs/onesift.cron.j2"),
+        dest="/etc/cron.d/onesift",
+        mode="644",
+        backup_schedule=host.data.get("backup_schedule") or "30 2 * * *",
+        cleanup_schedule=host.data.get("cleanup_schedule") or "15 3 * * *",
+    )
+    jobs.cron_running(name="cron daemon running")

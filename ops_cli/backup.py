@@ -1,0 +1,142 @@
+"""`ops backup`: run, list, restore and verify backups on the database host (scripts from templates/jobs)."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from typing import Annotated, Optional
+
+import typer
+from rich.progress import Progress
+from rich.table import Table
+
+from deploy.render import quote_literal
+from deploy.settings import BadInput, validate_slug
+from ops_cli.common import DEFAULT, InventoryOpt, console, err, refuse_destructive, target
+from ops_cli.target import OpsError, Target
+from ops_cli.tenant import customer
+
+app = typer.Typer(help="Backups: run, list, restore, verify.", no_args_is_help=True)
+
+SCRIPT = "/usr/local/sbin/onesift-backup"
+RUN_RE = re.compile(r"^\d{8}T\d{6}Z$")
+RunOpt = Annotated[Optional[str], typer.Option("--run", help="Backup run (default: latest).")]
+
+
+def backup(t: Target, *args: str) -> list[str]:
+    return t.shell(" ".join([SCRIPT, *args]))
+
+
+def pick_run(t: Target, run: str | None) -> str:
+    if run is not None and not RUN_RE.match(run):
+        raise BadInput(f"not a backup run name: {run!r}")
+    name = run or "".join(t.shell(f"readlink {t.settings.backup_dir}/latest || true")).strip()
+    if not name:
+        raise BadInput("no backups yet: run `ops backup run`")
+    if not t.shell(f"test -e {t.settings.backup_dir}/{name}/COMPLETE && echo yes || true"):
+        raise BadInput(f"no complete backup run {name}")
+    return name
+
+
+def run_all(t: Target, show: bool = True) -> str:
+    """One backup run, step by step, with a progress bar; the run's name."""
+    run = backup(t, "start")[-1].strip()
+    slugs = [s for s in backup(t, "tenants") if s.strip()]
+    with Progress(console=err, disable=not show, transient=True) as progress:
+        task = progress.add_task(f"backup {run}", total=len(slugs) + 2)
+        backup(t, "whole", run)
+        progress.advance(task)
+        for slug in slugs:
+            progress.update(task, description=f"backup {slug}")
+            backup(t, "tenant", run, slug)
+            progress.advance(task)
+        backup(t, "finish", run)
+        progress.advance(task)
+    return run
+
+
+@app.command()
+def run(inventory: InventoryOpt = DEFAULT):
+    """Back up the whole database and each tenant now (what the nightly job does)."""
+    with target(inventory) as t:
+        name = run_all(t)
+        console.print(f"backup run [bold]{name}[/] complete")
+
+
+@app.command("list")
+def list_(inventory: InventoryOpt = DEFAULT):
+    """List backup runs and their dumps."""
+    with target(inventory) as t:
+        lines = t.shell(
+            f"cd {t.settings.backup_dir} 2>/dev/null && for d in */; do d=${{d%/}}; [ -L $d ] && continue; "
+            "echo \"$d $( [ -e $d/COMPLETE ] && echo complete || echo partial ) "
+            "$(ls $d | grep -c dump) $(du -sb $d | cut -f1)\"; done || true"
+        )
+    table = Table("run", "state", "dumps", "bytes")
+    for line in sorted(x for x in lines if x.strip()):
+        table.add_row(*line.split())
+    console.print(table)
+
+
+@app.command()
+def restore(
+    tenant: Annotated[str, typer.Option("--tenant", help="Tenant slug to restore.")],
+    run: RunOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm: replaces the tenant's current data.")] = False,
+    allow_production: Annotated[bool, typer.Option(help="Also needed on a production inventory.")] = False,
+    inventory: InventoryOpt = DEFAULT,
+):
+    """Replace one tenant's schema with its copy from a backup run, in one transaction."""
+    with target(inventory) as t:
+        validate_slug(tenant)
+        refuse_destructive(t, yes, allow_production, f"restoring tenant {tenant!r}")
+        customer(t, tenant)
+        name = pick_run(t, run)
+        dump = f"{t.settings.backup_dir}/{name}/tenant-{tenant}.dump"
+        if not t.shell(f"test -f {dump} && echo yes || true"):
+            raise BadInput(f"run {name} has no dump of tenant {tenant!r}")
+        t.shell(
+            f"runuser -u postgres -- pg_restore -p {t.settings.pg_port} -d {t.settings.db_name} "
+            f"--clean --if-exists --single-transaction --exit-on-error {dump}"
+        )
+        console.print(f"restored tenant [bold]{tenant}[/] from run {name}")
+
+
+# Rows per table as the dump holds them: count the lines of each COPY block.
+COUNT_COPY = r"""awk '/^COPY /{t=$2; n=0; c=1; next} /^\\\.$/{if(c) print t, n; c=0; next} c{n++}'"""
+
+
+def verify_run(t: Target, name: str) -> list[tuple[str, int, int]]:
+    """Restore a run's whole-database dump into a scratch database; (table, in dump, restored) per table."""
+    s = t.settings
+    dump = f"{s.backup_dir}/{name}/{s.db_name}.dump"
+    scratch = f"{s.db_name}_verify_{secrets.token_hex(4)}"
+    pg = f"runuser -u postgres --"
+    expected = {}
+    for line in t.shell(f"{pg} pg_restore -f - --data-only {dump} | {COUNT_COPY}"):
+        table, n = line.rsplit(" ", 1)
+        expected[table] = int(n)
+    try:
+        t.shell(f"{pg} createdb -p {s.pg_port} -T template0 {scratch}")
+        t.shell(f"{pg} pg_restore -p {s.pg_port} -d {scratch} --exit-on-error --no-comments {dump}")
+        counts = ", ".join(f"{quote_literal(tb)}, (SELECT count(*) FROM {tb})" for tb in expected)
+        restored = t.query_json(f"SELECT jsonb_build_object({counts});", database=scratch) if expected else {}
+    finally:
+        t.shell(f"{pg} dropdb -p {s.pg_port} --if-exists {scratch}")
+    return [(tb, n, restored.get(tb, -1)) for tb, n in sorted(expected.items())]
+
+
+@app.command()
+def verify(run: RunOpt = None, inventory: InventoryOpt = DEFAULT):
+    """Restore drill: restore a run into a scratch database and compare row counts with the dump."""
+    with target(inventory) as t:
+        name = pick_run(t, run)
+        with console.status(f"restoring {name} into a scratch database"):
+            rows = verify_run(t, name)
+    bad = [r for r in rows if r[1] != r[2]]
+    console.print(f"run {name}: {len(rows)} tables, {sum(r[1] for r in rows)} rows in the dump")
+    for table, want, got in bad:
+        err.print(f"[red]mismatch[/] {table}: dump {want}, restored {got}", highlight=False)
+    if bad or not rows:
+        raise typer.Exit(1)
+    console.print("[green]restore drill passed[/]: every table restored with the dump's row count")

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from deploy.render import SQL_DIR, Raw, access, render
 from deploy.settings import Settings, schema_for, validate_slug
 
-# Bump when templates/sql/tenant.sql.j2 changes; existing tenants then need
-# a tenant migration (ops tenant migrate).
-TENANT_VERSION = 1
+# templates/sql/tenant.sql.j2 builds tenant schema version 1; each file in
+# sql/tenant_migrations (NNNN_name.sql.j2, NNNN >= 2) moves it one version on.
+# New tenants get all of them at once; `ops tenant migrate` brings old ones up.
 EXTENSIONS = ("uuid-ossp", "pgcrypto")
 
 
@@ -39,13 +39,37 @@ def migrations(settings: Settings) -> list[Step]:
     return steps
 
 
-def tenant_ddl(settings: Settings, slug: str | None = None) -> str:
-    """A tenant schema's DDL; with no slug, with the placeholders the SQL function fills in."""
+def tenant_names(slug: str | None) -> dict:
+    """Template names for one tenant, or the placeholders the SQL functions fill in."""
     if slug is None:
-        names = {"schema": Raw("@@schema@@"), "slug": Raw("@@slug@@")}
-    else:
-        names = {"schema": schema_for(slug), "slug": validate_slug(slug)}
-    return render("sql/tenant.sql.j2", **context(settings), **names)
+        return {"schema": Raw("@@schema@@"), "slug": Raw("@@slug@@")}
+    return {"schema": schema_for(slug), "slug": validate_slug(slug)}
+
+
+def tenant_migrations() -> dict[int, str]:
+    """Tenant migration templates by version."""
+    found = {}
+    for path in sorted((SQL_DIR / "tenant_migrations").glob("*.sql.j2")):
+        version = int(path.name.split("_", 1)[0])
+        if version < 2 or version in found:
+            raise ValueError(f"bad tenant migration number: {path.name}")
+        found[version] = f"sql/tenant_migrations/{path.name}"
+    return found
+
+
+def tenant_version() -> int:
+    return max(tenant_migrations(), default=1)
+
+
+def tenant_migration(settings: Settings, version: int, slug: str | None = None) -> str:
+    return render(tenant_migrations()[version], **context(settings), **tenant_names(slug))
+
+
+def tenant_ddl(settings: Settings, slug: str | None = None) -> str:
+    """A new tenant's DDL at the current version: the base schema, then every tenant migration."""
+    parts = [render("sql/tenant.sql.j2", **context(settings), **tenant_names(slug))]
+    parts += [tenant_migration(settings, v, slug) for v in sorted(tenant_migrations())]
+    return "\n".join(parts)
 
 
 def views_ddl(settings: Settings, slug: str | None = None) -> str:
@@ -59,7 +83,7 @@ def functions(settings: Settings) -> Step:
         **context(settings),
         tenant_ddl=tenant_ddl(settings),
         views_ddl=views_ddl(settings),
-        tenant_version=TENANT_VERSION,
+        tenant_version=tenant_version(),
         tenant_tables=access()["tenant"]["tables"],
     )
     return Step("repeatable:functions", sql, repeatable=True)
@@ -95,3 +119,25 @@ def create_tenant(settings: Settings, slug: str, name: str, mode: str, handover_
         + "SELECT jsonb_build_object('id', :'customer_id', "
         + "'schema', system.create_customer_schema(:'customer_id'));\n"
     )
+
+
+def migrate_tenant(settings: Settings, slug: str, customer_id: str, from_version: int) -> str:
+    """One tenant's pending migrations, its version bumps and log rows: run as one transaction."""
+    from deploy.render import quote_literal as lit
+
+    cid = lit(customer_id)
+    parts = [
+        owner_prefix(settings),
+        # Another migrate run got here first: stop rather than apply twice.
+        "DO $guard$ BEGIN PERFORM 1 FROM system.customers "
+        f"WHERE id = {cid} AND schema_version = {int(from_version)} FOR UPDATE; "
+        f"IF NOT FOUND THEN RAISE EXCEPTION 'tenant % is not at version %', {lit(slug)}, {int(from_version)}; "
+        "END IF; END $guard$;\n",
+    ]
+    for v in range(from_version + 1, tenant_version() + 1):
+        parts += [
+            tenant_migration(settings, v, slug),
+            f"UPDATE system.customers SET schema_version = {v}, updated_at = now() WHERE id = {cid};\n",
+            f"INSERT INTO system.tenant_migration_log (customer_id, version, status) VALUES ({cid}, {v}, 'applied');\n",
+        ]
+    return "".join(parts)

@@ -94,18 +94,38 @@ class Target:
             raise OpsError("\n".join(output.stderr_lines) or f"command failed on {self.host.name}")
         return output.stdout_lines
 
-    def run_sql(self, sql: str, database: str | None = None, transaction: bool = True) -> list[str]:
-        """Run SQL (in one transaction unless told not to) as the postgres OS user; psql's output lines."""
+    def upload(self, sql: str) -> str:
+        """Put SQL into a root-only file on the host; its path."""
         self.connect()
         path = f"{WORK_DIR}/ops-{secrets.token_hex(8)}.sql"
         with ctx_state.use(self.state), ctx_host.use(self.host):
             self.host.run_shell_command(StringCommand(f"install -d -m 0700 {WORK_DIR}"))
             if not self.host.put_file(StringIO(sql), path):
                 raise OpsError(f"could not upload SQL to {self.host.name}")
+        return path
+
+    def psql(self, database: str | None = None, transaction: bool = True) -> str:
         options = ["--single-transaction"] if transaction else []
-        run = psql(database or self.settings.db_name, self.settings.pg_port, *options, "-At", "-f", "-")
-        lines = self.shell(f"chmod 0600 {path}; {run} < {path}; rc=$?; rm -f {path}; exit $rc")
-        return lines
+        return psql(database or self.settings.db_name, self.settings.pg_port, *options, "-At", "-f", "-")
+
+    def run_sql(self, sql: str, database: str | None = None, transaction: bool = True) -> list[str]:
+        """Run SQL (in one transaction unless told not to) as the postgres OS user; psql's output lines."""
+        path = self.upload(sql)
+        return self.shell(f"chmod 0600 {path}; {self.psql(database, transaction)} < {path}; rc=$?; rm -f {path}; exit $rc")
+
+    def run_sql_parallel(self, scripts: dict[str, str]) -> dict[str, str | None]:
+        """Run several SQL scripts at once on the host, each in its own transaction; error line by key, None if it worked."""
+        paths = {key: self.upload(sql) for key, sql in scripts.items()}
+        jobs = [
+            f'( out=$({self.psql()} < {p} 2>&1); rc=$?; rm -f {p}; '
+            f'echo "$rc {key} $(echo "$out" | grep -m1 ERROR)" ) &'
+            for key, p in paths.items()
+        ]
+        results = {}
+        for line in self.shell(" ".join(jobs) + " wait"):
+            rc, key, *error = line.split(" ", 2)
+            results[key] = None if rc == "0" else (" ".join(error).strip() or f"psql exit {rc}")
+        return results
 
     def query_json(self, sql: str, database: str | None = None):
         """Run SQL whose last statement returns one JSON value; that value."""

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import re
+from pathlib import Path
 from enum import Enum
 from typing import Annotated, Optional
 
 import typer
+from rich.progress import Progress
 from rich.table import Table
 
 from deploy.render import quote_ident, quote_literal
 from deploy.settings import BadInput, Settings, schema_for, validate_slug
-from deploy.sqlsteps import create_tenant, owner_prefix
-from ops_cli.common import DEFAULT, InventoryOpt, console, refuse_destructive, target
+from deploy.sqlsteps import create_tenant, migrate_tenant, owner_prefix, tenant_version
+from ops_cli.common import DEFAULT, InventoryOpt, console, err, refuse_destructive, target
 from ops_cli.target import Target
 
 app = typer.Typer(help="Tenants: one customer, one schema.", no_args_is_help=True)
@@ -88,9 +91,9 @@ def list_(
     if as_json:
         print(json.dumps(rows, indent=2))
         return
-    table = Table("slug", "name", "schema", "mode", "active", "keys")
+    table = Table("slug", "name", "schema", "mode", "active", "version", "keys")
     for r in rows:
-        table.add_row(r["slug"], r["name"], r["schema_name"], r["ingestion_mode"], str(r["is_active"]), str(r["active_keys"]))
+        table.add_row(r["slug"], r["name"], r["schema_name"], r["ingestion_mode"], str(r["is_active"]), str(r["schema_version"]), str(r["active_keys"]))
     console.print(table)
 
 
@@ -138,3 +141,109 @@ def drop(
         info = customer(t, slug)
         t.run_sql(owner_prefix(t.settings) + f"SELECT system.drop_customer_schema({quote_literal(info['id'])});")
         console.print(f"dropped tenant [bold]{slug}[/]")
+
+
+def pending_tenants(t: Target, version: int) -> list[dict]:
+    return t.query_json(
+        "SELECT coalesce(jsonb_agg(c ORDER BY c.slug), '[]') FROM "
+        f"(SELECT id, slug, schema_version FROM system.customers WHERE schema_version < {int(version)}) c"
+    )
+
+
+def record_failures(t: Target, failed: dict[str, str], by_slug: dict[str, dict], version: int) -> None:
+    rows = ", ".join(
+        f"({quote_literal(by_slug[s]['id'])}, {version}, 'failed', {quote_literal(e)})" for s, e in failed.items()
+    )
+    t.run_sql(f"INSERT INTO system.tenant_migration_log (customer_id, version, status, error) VALUES {rows};")
+
+
+def migrate_all(t: Target, parallel: int, show: bool = True) -> dict[str, str]:
+    """Bring every tenant to the current version, `parallel` at a time; failures by slug."""
+    version = tenant_version()
+    pending = pending_tenants(t, version)
+    by_slug = {p["slug"]: p for p in pending}
+    failed: dict[str, str] = {}
+    with Progress(console=err, disable=not show) as progress:
+        task = progress.add_task(f"migrate to v{version}", total=len(pending))
+        for i in range(0, len(pending), parallel):
+            batch = pending[i:i + parallel]
+            scripts = {p["slug"]: migrate_tenant(t.settings, p["slug"], p["id"], p["schema_version"]) for p in batch}
+            errors = {s: e for s, e in t.run_sql_parallel(scripts).items() if e}
+            if errors:
+                record_failures(t, errors, by_slug, version)
+                failed.update(errors)
+            progress.advance(task, len(batch))
+    return failed
+
+
+@app.command()
+def migrate(
+    parallel: Annotated[int, typer.Option(min=1, max=32, help="Tenants migrated at once.")] = 4,
+    inventory: InventoryOpt = DEFAULT,
+):
+    """Apply pending tenant migrations to every tenant schema; run again to resume after a failure."""
+    with target(inventory) as t:
+        todo = len(pending_tenants(t, tenant_version()))
+        failed = migrate_all(t, parallel)
+    for slug, error in sorted(failed.items()):
+        err.print(f"[red]failed[/] {slug}: {error}", highlight=False)
+    console.print(f"{todo - len(failed)} of {todo} tenants migrated to v{tenant_version()}")
+    if failed:
+        err.print("fix the failures and run `ops tenant migrate` again: migrated tenants are skipped")
+        raise typer.Exit(1)
+
+
+def read_import(path: Path) -> list[dict]:
+    """Rows of an onboarding CSV (slug,name,mode,handover_email), all checked before anything is created."""
+    if not path.is_file():
+        raise BadInput(f"no file {path}")
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    seen = set()
+    for n, row in enumerate(rows, start=2):
+        try:
+            slug, mode = row.get("slug") or "", row.get("mode") or "email"
+            validate_slug(slug)
+            if mode not in ("email", "api"):
+                raise BadInput(f"mode must be email or api, not {mode!r}")
+            validate_customer(row.get("name") or "", mode, row.get("handover_email") or None)
+            if slug in seen:
+                raise BadInput(f"slug {slug!r} appears twice")
+        except BadInput as e:
+            raise BadInput(f"{path}:{n}: {e}") from None
+        seen.add(slug)
+        row["mode"], row["handover_email"] = mode, row.get("handover_email") or None
+    return rows
+
+
+def existing_slugs(t: Target) -> set[str]:
+    return set(t.query_json("SELECT coalesce(jsonb_agg(slug), '[]') FROM system.customers"))
+
+
+def import_tenants(t: Target, rows: list[dict], batch: int = 50, show: bool = True) -> int:
+    """Create the tenants not there yet, each in its own transaction, a batch per round trip."""
+    todo = [r for r in rows if r["slug"] not in existing_slugs(t)]
+    with Progress(console=err, disable=not show) as progress:
+        task = progress.add_task("onboarding", total=len(todo))
+        for i in range(0, len(todo), batch):
+            chunk = todo[i:i + batch]
+            sql = "".join(
+                "BEGIN;\n" + create_tenant(t.settings, r["slug"], r["name"], r["mode"], r["handover_email"]) + "COMMIT;\n"
+                for r in chunk
+            )
+            t.run_sql(sql, transaction=False)
+            progress.advance(task, len(chunk))
+    return len(todo)
+
+
+@app.command("import")
+def import_(
+    csv_file: Annotated[Path, typer.Argument(help="CSV with columns slug,name,mode,handover_email.")],
+    batch: Annotated[int, typer.Option(min=1, max=1000, help="Tenants per round trip.")] = 50,
+    inventory: InventoryOpt = DEFAULT,
+):
+    """Onboard many tenants from a CSV. Every row is checked first; existing slugs are skipped, so a re-run resumes."""
+    with target(inventory) as t:
+        rows = read_import(csv_file)
+        made = import_tenants(t, rows, batch)
+        console.print(f"created {made} tenants; {len(rows) - made} existed already")

@@ -1,0 +1,64 @@
+"""Bulk onboarding and tenant migrations (with a failure, then a resume), on the dev host."""
+
+from deploy.sqlsteps import tenant_version
+
+
+def make_old(dev, slug, drop_column=True):
+    """Turn a tenant back into schema version 1, as if created before migration 0002."""
+    with dev.connect("owner") as conn:
+        if drop_column:
+            conn.execute(f'ALTER TABLE "tenant_{slug}".leads DROP COLUMN score')
+        conn.execute("UPDATE system.customers SET schema_version = 1 WHERE slug = %s", [slug])
+        conn.commit()
+
+
+def versions(dev, slugs):
+    with dev.connect("owner") as conn:
+        return dict(conn.execute("SELECT slug, schema_version FROM system.customers WHERE slug = ANY(%s)", [slugs]))
+
+
+def test_new_tenants_are_born_at_the_current_version(dev, slug):
+    assert dev.ops("tenant", "create", slug, "--name", "New", "--mode", "api").returncode == 0
+    try:
+        assert versions(dev, [slug]) == {slug: tenant_version()}
+        with dev.connect("owner") as conn:
+            assert conn.execute(f"SELECT to_regclass('\"tenant_{slug}\".leads_score_idx')").fetchone()[0]
+    finally:
+        dev.ops("tenant", "drop", slug, "--yes")
+
+
+def test_migrate_resumes_after_a_failure(dev, slug, tmp_path):
+    slugs = [f"{slug}{i}" for i in range(3)]
+    rows = "".join(f"{s},Bulk {s},api,\n" for s in slugs)
+    (tmp_path / "t.csv").write_text("slug,name,mode,handover_email\n" + rows)
+    assert dev.ops("tenant", "import", str(tmp_path / "t.csv"), "--batch", "2").returncode == 0
+    try:
+        make_old(dev, slugs[0])
+        make_old(dev, slugs[1], drop_column=False)  # its migration will fail: the column exists
+        make_old(dev, slugs[2])
+        out = dev.ops("tenant", "migrate", "--parallel", "2")
+        assert out.returncode == 1
+        assert f"failed {slugs[1]}" in out.stderr and "already exists" in out.stderr
+        assert versions(dev, slugs) == {slugs[0]: 2, slugs[1]: 1, slugs[2]: 2}
+        with dev.connect("owner") as conn:
+            log = conn.execute(
+                "SELECT c.slug, l.status FROM system.tenant_migration_log l JOIN system.customers c "
+                "ON c.id = l.customer_id WHERE c.slug = ANY(%s) ORDER BY l.id", [slugs]).fetchall()
+            assert sorted(log) == sorted([(slugs[0], "applied"), (slugs[1], "failed"), (slugs[2], "applied")])
+            conn.execute(f'ALTER TABLE "tenant_{slugs[1]}".leads DROP COLUMN score')
+            conn.commit()
+        out = dev.ops("tenant", "migrate")
+        assert out.returncode == 0, out.stderr
+        assert "1 of 1 tenants migrated" in out.stdout
+        assert set(versions(dev, slugs).values()) == {2}
+    finally:
+        for s in slugs:
+            dev.ops("tenant", "drop", s, "--yes")
+
+
+def test_import_checks_every_row_first(dev, slug, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text(f"slug,name,mode,handover_email\n{slug},Fine,api,\nNOPE,Bad,api,\n")
+    out = dev.ops("tenant", "import", str(bad))
+    assert out.returncode == 2 and "bad.csv:3" in out.stderr
+    assert versions(dev, [slug]) == {}

@@ -16,11 +16,21 @@ DEFAULT_SERVER_SETTINGS = {
     "shared_buffers": "128MB",
     "work_mem": "4MB",
     "maintenance_work_mem": "64MB",
-    "max_locks_per_transaction": 256,
     "max_wal_size": "1GB",
     "log_statement": "none",
     "log_min_duration_statement": -1,
 }
+
+
+# pg_dump takes one lock per table and view: 8 per tenant. The shared lock
+# table holds max_locks_per_transaction * max_connections entries; keep twice
+# what a whole-database dump of the expected tenants needs.
+LOCKS_PER_TENANT = 8
+
+
+def locks_per_transaction(expected_tenants: int, max_connections: int) -> int:
+    needed = -(-2 * LOCKS_PER_TENANT * (expected_tenants + 10) // max_connections)  # ceil
+    return max(256, needed)
 
 
 def packages(settings: Settings) -> list[str]:
@@ -41,6 +51,9 @@ def install():
 
     conf_dir = f"/etc/postgresql/{settings.pg_version}/main"
     server = {**DEFAULT_SERVER_SETTINGS, **(host.data.get("pg_settings") or {})}
+    if "max_locks_per_transaction" not in (host.data.get("pg_settings") or {}):
+        expected = int(host.data.get("expected_tenants") or 1000)
+        server["max_locks_per_transaction"] = locks_per_transaction(expected, int(server["max_connections"]))
     files.template(
         name="Render postgresql.conf",
         src=str(TEMPLATES / "config/postgresql.conf.j2"),

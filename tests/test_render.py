@@ -163,3 +163,57 @@ def test_missing_secrets_are_a_clear_error(tmp_path, monkeypatch):
     with pytest.raises(BadInput, match="ONESIFT_OWNER_PASSWORD"):
         secrets.load("prod")
     assert not (tmp_path / "prod.env").exists()
+
+
+def test_lock_table_sized_for_expected_tenants():
+    from deploy.server import LOCKS_PER_TENANT, locks_per_transaction
+
+    assert locks_per_transaction(1000, 100) == 256  # 16,180 needed < 25,600 slots
+    big = locks_per_transaction(5000, 100)
+    assert big * 100 >= 2 * LOCKS_PER_TENANT * 5000 and big > 256
+
+
+def live_catalog(**changes):
+    """A live catalog as deploy.audit.live_sql returns it, matching the templates for one tenant."""
+    from deploy.audit import matrix
+
+    schema = "tenant_ab"
+    live = {
+        "privileges": [[p.role, p.schema, p.kind, p.object, p.privilege] for p in matrix(S, [schema])],
+        "tables": [[schema, t, True, True] for t in TABLES],
+        "policies": [[schema, t, "tenant_isolation", "ALL", ["public"],
+                      "(current_setting('onesift.tenant'::text, true) = 'ab'::text)",
+                      "(current_setting('onesift.tenant'::text, true) = 'ab'::text)"] for t in TABLES],
+        "tenants": [["ab", schema]],
+        "default_acl_public_execute": False,
+        "roles": {"onesift_app": [False, False, False, False], "onesift_auditor": [False, False, False, False]},
+        "owned_by_runtime": 0,
+    }
+    live.update(changes)
+    return live
+
+
+def test_audit_finds_no_difference_in_a_matching_catalog():
+    from deploy.audit import differences
+
+    assert differences(S, live_catalog()) == []
+
+
+def test_audit_lists_each_kind_of_drift():
+    from deploy.audit import differences
+
+    live = live_catalog()
+    live["privileges"].append(["onesift_app", "system", "table", "customers", "DELETE"])
+    live["privileges"].remove(["onesift_app", "system", "table", "customers", "SELECT"])
+    live["tables"][1][3] = False
+    live["policies"][0][5] = "true"
+    del live["policies"][2]
+    live["roles"]["onesift_app"][1] = True
+    diffs = differences(S, live)
+    assert "extra privilege: onesift_app DELETE on table system.customers" in diffs
+    assert "missing privilege: onesift_app SELECT on table system.customers" in diffs
+    assert f"row level security not forced: tenant_ab.{TABLES[1]}" in diffs
+    assert f"changed policy: tenant_isolation on tenant_ab.{TABLES[0]}" in diffs
+    assert f"missing policy: tenant_isolation on tenant_ab.{TABLES[2]}" in diffs
+    assert any(d.startswith("role onesift_app has") for d in diffs)
+    assert len(diffs) == 6

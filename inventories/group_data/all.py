@@ -12,6 +12,9 @@ client_networks_nossl = []
 # Overrides of deploy/server.py DEFAULT_SERVER_SETTINGS.
 pg_settings = {}
 
+# Sizes max_locks_per_transaction so one pg_dump can lock every tenant table.
+expected_tenants = 1000
+
 retention_days = 90
 backup_dir = "/var/backups/onesift"
 backup_keep_days = 7

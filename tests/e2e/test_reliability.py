@@ -1,0 +1,110 @@
+"""Reliability: interrupted deploys converge, hostile input creates nothing, secrets stay out of output and logs."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psycopg
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from deploy.render import ROOT
+from deploy.settings import BadInput
+from ops_cli.target import Target
+from ops_cli.tenant import create_one
+from tests.e2e.conftest import detected_changes, results_total
+
+PG = "runuser -u postgres -- psql -Xq -d onesift -c"
+
+
+def test_deploy_killed_midway_converges(dev):
+    h = dev.testinfra()
+    # Give the deploy real work: forget the applied scripts and drift a config file.
+    h.run_expect([0], f"{PG} \"DELETE FROM system.deploy_state WHERE step LIKE 'repeatable:%'\"")
+    h.run_expect([0], "echo '# drift' >> /etc/postgresql/15/main/pg_hba.conf")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pyinfra", "-y", dev.inventory, "deploy.py"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )
+    seen = ""
+    deadline = time.monotonic() + 60
+    while "Starting operation: PostgreSQL server | Render pg_hba.conf" not in seen and time.monotonic() < deadline:
+        seen += proc.stdout.readline()
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert "Render pg_hba.conf" in seen
+    out = dev.pyinfra("deploy.py")
+    assert out.returncode == 0, out.stdout[-3000:]
+    out = dev.pyinfra("deploy.py", dry=True)
+    listed, changing = detected_changes(out.stdout + out.stderr)
+    assert listed >= 13 and changing == []
+    assert dev.ops("audit", "check").returncode == 0
+    assert not h.file("/etc/postgresql/15/main/pg_hba.conf").contains("# drift")
+
+
+def test_hostile_api_keys_match_nothing(dev):
+    with dev.connect("app") as conn:
+        @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+        @given(st.one_of(st.text(min_size=0, max_size=80).filter(lambda s: "\x00" not in s),
+                         st.from_regex(r"osk_[A-Za-z0-9_-]{40}", fullmatch=True)))
+        def check(key):
+            assert conn.execute("SELECT * FROM system.validate_api_key(%s)", [key]).fetchall() == []
+            conn.rollback()
+
+        check()
+        before = conn.execute("SELECT count(*) FROM system.customers").fetchone()[0]
+    with dev.connect("owner") as conn:
+        used = conn.execute("SELECT count(*) FROM system.api_keys WHERE last_used_at > now() - interval '1 minute'").fetchone()[0]
+    assert used == 0 and before >= 2
+
+
+def test_hostile_slugs_create_nothing(dev):
+    t = Target(dev.inventory)
+    try:
+        before = dev_state(dev)
+
+        @settings(max_examples=100, deadline=None)
+        @given(st.one_of(st.text(max_size=70), st.sampled_from(["system", "public", "pg_x", "a", "x" * 41, "A-b"])))
+        def check(slug):
+            try:
+                create_one(t, slug, "Hostile", "api", None)
+            except BadInput:
+                return
+            t.run_sql(f"SELECT system.drop_customer_schema(id) FROM system.customers WHERE slug = '{slug}'")
+
+        check()
+        assert dev_state(dev) == before
+    finally:
+        t.close()
+
+
+def dev_state(dev):
+    with dev.connect("owner") as conn:
+        return (conn.execute("SELECT array_agg(slug ORDER BY slug) FROM system.customers").fetchone()[0],
+                conn.execute("SELECT array_agg(nspname ORDER BY nspname) FROM pg_namespace").fetchone()[0])
+
+
+def test_secrets_stay_out_of_output_and_logs(dev):
+    h = dev.testinfra()
+    # A wrong stored password makes the deploy set it again, with full verbosity.
+    h.run_expect([0], f"{PG} \"ALTER ROLE onesift_app PASSWORD 'temporary-wrong'\"")
+    out = subprocess.run(
+        [sys.executable, "-m", "pyinfra", "-y", "-vvv", "--debug", dev.inventory, "deploy.database.bootstrap"],
+        cwd=ROOT, capture_output=True, text=True, env=os.environ,
+    )
+    assert out.returncode == 0, out.stdout[-2000:]
+    assert results_total(out.stdout + out.stderr)[1] == "1"
+    key = dev.ops("apikey", "create", "demo-dealership", "--name", "leak-check").stdout.strip().splitlines()[-1]
+    assert key.startswith("osk_")
+    secrets = [*dev.passwords.values(), key]
+    logs = h.run("cat /var/log/postgresql/*.log /var/log/onesift/*.log 2>/dev/null").stdout
+    leaked = [s[:6] for s in secrets if s in out.stdout or s in out.stderr or s in logs]
+    assert leaked == []
+    assert "SCRAM-SHA-256$" not in logs + out.stdout + out.stderr
+    with psycopg.connect(host="127.0.0.1", port=dev.pg_port, dbname="onesift", user="onesift_app",
+                         password=dev.passwords["app"]) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    # Nor in the repository.
+    tracked = subprocess.run(["git", "grep", "-l", "-F", dev.passwords["app"]], cwd=ROOT, capture_output=True)
+    assert tracked.returncode == 1

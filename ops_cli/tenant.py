@@ -222,7 +222,8 @@ def existing_slugs(t: Target) -> set[str]:
 
 def import_tenants(t: Target, rows: list[dict], batch: int = 50, show: bool = True) -> int:
     """Create the tenants not there yet, each in its own transaction, a batch per round trip."""
-    todo = [r for r in rows if r["slug"] not in existing_slugs(t)]
+    have = existing_slugs(t)
+    todo = [r for r in rows if r["slug"] not in have]
     with Progress(console=err, disable=not show) as progress:
         task = progress.add_task("onboarding", total=len(todo))
         for i in range(0, len(todo), batch):

@@ -116,6 +116,9 @@ SELECT jsonb_build_object(
         WHERE d.defaclrole = {quote_literal(settings.roles.owner)}::regrole AND d.defaclobjtype = 'f'),
     'roles', (SELECT jsonb_object_agg(rolname, jsonb_build_array(rolsuper, rolbypassrls, rolcreaterole, rolcreatedb))
               FROM pg_roles WHERE rolname IN (SELECT r FROM roles)),
+    'enum_eq_leakproof', (SELECT bool_and(proleakproof) FROM pg_proc
+                          WHERE oid IN ('pg_catalog.enum_eq(anyenum, anyenum)'::regprocedure,
+                                        'pg_catalog.enum_ne(anyenum, anyenum)'::regprocedure)),
     'owned_by_runtime', (SELECT count(*) FROM pg_class c JOIN pg_roles o ON o.oid = c.relowner
                          WHERE o.rolname IN (SELECT r FROM roles))
 );
@@ -140,6 +143,8 @@ def differences(settings: Settings, live: dict) -> list[str]:
     for role, (sup, bypass, createrole, createdb) in sorted((live["roles"] or {}).items()):
         if sup or bypass or createrole or createdb:
             diffs.append(f"role {role} has SUPERUSER, BYPASSRLS, CREATEROLE or CREATEDB")
+    if not live.get("enum_eq_leakproof"):
+        diffs.append("enum_eq/enum_ne are not LEAKPROOF: enum filters cannot use indexes under RLS")
     if live["owned_by_runtime"]:
         diffs.append(f"runtime roles own {live['owned_by_runtime']} relations")
     return diffs

@@ -8,7 +8,7 @@ from pyinfra.api import deploy
 from deploy import secrets
 from deploy.operations import pg
 from deploy.settings import Settings
-from deploy.sqlsteps import EXTENSIONS, schema_steps
+from deploy.sqlsteps import EXTENSIONS, LEAKPROOF_FUNCTIONS, schema_steps
 
 ROLE_ATTRIBUTES = {
     # The owner runs migrations and owns every object; RLS is forced on it too.
@@ -53,3 +53,9 @@ def migrate():
             run_as=settings.roles.owner,
             port=settings.pg_port,
         )
+    pg.leakproof(
+        name="Enum equality usable under RLS",
+        functions=list(LEAKPROOF_FUNCTIONS),
+        database=settings.db_name,
+        port=settings.pg_port,
+    )

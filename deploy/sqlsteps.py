@@ -93,6 +93,13 @@ def grants(settings: Settings) -> Step:
     return Step("repeatable:grants", render("sql/grants.sql.j2", **context(settings)), repeatable=True)
 
 
+# Under RLS the planner will not evaluate a non-LEAKPROOF operator before the
+# policy, so `status = 'qualified'` on an enum column could not be an index
+# condition: measured 37 ms instead of 0.04 ms on 100k leads (bench/run.py).
+# These compare two OIDs and raise no data-dependent error: leakproof in fact.
+LEAKPROOF_FUNCTIONS = ("pg_catalog.enum_eq(anyenum, anyenum)", "pg_catalog.enum_ne(anyenum, anyenum)")
+
+
 def schema_steps(settings: Settings) -> list[Step]:
     """Everything `ops db migrate` and the deploy apply inside the database, in order."""
     return [*migrations(settings), functions(settings), grants(settings)]

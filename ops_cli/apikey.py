@@ -12,7 +12,7 @@ from rich.table import Table
 from deploy.render import quote_literal
 from deploy.settings import BadInput
 from deploy.sqlsteps import owner_prefix
-from ops_cli.common import DEFAULT, InventoryOpt, console, err, target
+from ops_cli.common import DEFAULT, InventoryOpt, JsonOpt, console, err, target
 from ops_cli.target import Target
 from ops_cli.tenant import customer
 
@@ -50,7 +50,7 @@ def create(
 @app.command("list")
 def list_(
     slug: str,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOpt = False,
     inventory: InventoryOpt = DEFAULT,
 ):
     """List a tenant's keys (prefix and dates; never the key)."""

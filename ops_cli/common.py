@@ -19,6 +19,7 @@ InventoryOpt = Annotated[
     typer.Option("--inventory", "-i", envvar="ONESIFT_INVENTORY", help="pyinfra inventory file of the database host."),
 ]
 DEFAULT = DEFAULT_INVENTORY
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def fail(message: str, code: int = 1) -> None:

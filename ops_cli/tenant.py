@@ -16,7 +16,7 @@ from rich.table import Table
 from deploy.render import quote_ident, quote_literal
 from deploy.settings import BadInput, Settings, schema_for, validate_slug
 from deploy.sqlsteps import create_tenant, migrate_tenant, owner_prefix, tenant_version
-from ops_cli.common import DEFAULT, InventoryOpt, console, err, refuse_destructive, target
+from ops_cli.common import DEFAULT, InventoryOpt, JsonOpt, console, err, refuse_destructive, target
 from ops_cli.target import Target
 
 app = typer.Typer(help="Tenants: one customer, one schema.", no_args_is_help=True)
@@ -77,7 +77,7 @@ def create(
 
 @app.command("list")
 def list_(
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOpt = False,
     inventory: InventoryOpt = DEFAULT,
 ):
     """List tenants."""
@@ -112,7 +112,7 @@ def show_sql(settings: Settings, slug: str, customer_id: str) -> str:
 @app.command()
 def show(
     slug: str,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOpt = False,
     inventory: InventoryOpt = DEFAULT,
 ):
     """Show one tenant: settings, row counts, storage."""

@@ -188,6 +188,7 @@ def live_catalog(**changes):
         "default_acl_public_execute": False,
         "roles": {"onesift_app": [False, False, False, False], "onesift_auditor": [False, False, False, False]},
         "owned_by_runtime": 0,
+        "enum_eq_leakproof": True,
     }
     live.update(changes)
     return live

@@ -147,6 +147,27 @@ class PgDeployState(PgFact):
         return {step: checksum for step, checksum in split_rows(output)}
 
 
+class PgLeakproof(PgFact):
+    """
+    Whether each function (by signature) is marked LEAKPROOF.
+
+    .. code:: python
+
+        {"pg_catalog.enum_eq(anyenum, anyenum)": True}
+    """
+
+    def command(self, functions: list[str], database: str = "postgres", port: int = 5432) -> str:
+        names = ", ".join(f"'{f}'::regprocedure" for f in functions)
+        query = (
+            "SELECT pronamespace::regnamespace || '.' || proname || '(' || oidvectortypes(proargtypes) || ')', "
+            f"proleakproof FROM pg_proc WHERE oid IN ({names}) ORDER BY 1"
+        )
+        return guarded_query(query, database, port)
+
+    def process(self, output):
+        return {name: flag == "t" for name, flag in split_rows(output)}
+
+
 class PgCluster(FactBase):
     """
     A Debian PostgreSQL cluster's state, and whether a file in its config

@@ -25,6 +25,7 @@ from deploy.facts.postgres import (
     PgDatabaseOwners,
     PgDeployState,
     PgExtensions,
+    PgLeakproof,
     PgRoleAttributes,
     psql,
 )
@@ -176,6 +177,27 @@ def extension(extension: str, database: str, schema: str = "public", port: int =
         return
     sql = f"CREATE EXTENSION IF NOT EXISTS {quote_ident(name)} WITH SCHEMA {quote_ident(schema)};\n"
     yield from run_sql_file(f"extension-{name}", sql, database, port)
+
+
+@operation()
+def leakproof(functions: list[str], database: str, port: int = 5432):
+    """
+    Mark functions LEAKPROOF (superuser only; per database). Read back on
+    every run, so an attribute lost in an upgrade is set again.
+
+    **Example:**
+
+    .. code:: python
+
+        pg.leakproof(functions=["pg_catalog.enum_eq(anyenum, anyenum)"], database="onesift")
+    """
+    have = host.get_fact(PgLeakproof, functions=functions, database=database, port=port)
+    missing = [f for f in functions if not have.get(f)]
+    if not missing:
+        host.noop(f"{len(functions)} functions are LEAKPROOF")
+        return
+    sql = "".join(f"ALTER FUNCTION {f} LEAKPROOF;\n" for f in missing)
+    yield from run_sql_file("leakproof", sql, database, port)
 
 
 @operation()

@@ -234,3 +234,20 @@ def test_tenant_show_and_list(dev):
     listed = json.loads(dev.ops("tenant", "list", "--json").stdout)
     assert SEED <= {r["slug"] for r in listed}
     assert dev.ops("tenant", "show", "nope-nope").returncode == 2
+
+
+def test_enum_filter_uses_the_index_under_rls(dev, two_tenants):
+    """RLS must not cost the index: an enum equality stays an index condition (see templates/sql/leakproof.sql.j2)."""
+    a, _ = two_tenants
+    with dev.connect("owner") as conn:
+        conn.execute("SELECT set_config('onesift.tenant', %s, true)", [a])
+        conn.execute(f'INSERT INTO "tenant_{a}".leads (email, status) SELECT g || \'@x.io\', \'qualified\' '
+                     "FROM generate_series(1, 2000) g")
+        conn.commit()
+        conn.execute(f'ANALYZE "tenant_{a}".leads')
+    with dev.connect("app") as conn:
+        conn.execute("SELECT system.use_tenant(%s)", [a])
+        conn.execute("SET LOCAL enable_seqscan = off")
+        plan = "\n".join(r[0] for r in conn.execute(
+            "EXPLAIN SELECT id FROM leads WHERE status = 'new' ORDER BY created_at DESC LIMIT 20"))
+    assert "Index Cond: (status = 'new'::system.lead_status)" in plan or "Index Cond: (status = 'new'::lead_status)" in plan, plan

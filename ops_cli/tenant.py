@@ -13,7 +13,7 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
-from deploy.render import quote_ident, quote_literal
+from deploy.render import access, quote_ident, quote_literal
 from deploy.settings import BadInput, Settings, schema_for, validate_slug
 from deploy.sqlsteps import create_tenant, migrate_tenant, owner_prefix, tenant_version
 from ops_cli.common import DEFAULT, InventoryOpt, JsonOpt, console, err, refuse_destructive, target
@@ -99,7 +99,7 @@ def list_(
 
 def show_sql(settings: Settings, slug: str, customer_id: str) -> str:
     schema = quote_ident(schema_for(slug))
-    tables = ("personas", "leads", "conversations", "messages", "handoffs")
+    tables = access()["tenant"]["tables"]
     counts = ", ".join(f"{quote_literal(tb)}, (SELECT count(*) FROM {schema}.{quote_ident(tb)})" for tb in tables)
     return (
         owner_prefix(settings)

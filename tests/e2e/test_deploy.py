@@ -82,14 +82,15 @@ def test_changed_role_attribute_is_corrected(dev):
     assert limit == 200
 
 
-def test_failing_sql_stops_and_rolls_back(dev, tmp_path):
-    from deploy.operations.pg import run_sql_file  # noqa: F401  (the path the deploy uses)
+def test_failing_sql_stops_and_rolls_back(dev):
+    """SQL sent through our path (upload, psql ON_ERROR_STOP, one transaction) stops at the error and keeps nothing."""
+    from ops_cli.target import OpsError, Target
 
-    h = dev.testinfra()
-    cmd = (
-        "printf 'CREATE TABLE public.half_done (id int);\\nSELECT 1/0;\\n' > /tmp/bad.sql; "
-        "runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 --single-transaction -d onesift -f - < /tmp/bad.sql"
-    )
-    assert h.run(cmd).rc != 0
+    t = Target(dev.inventory)
+    try:
+        with pytest.raises(OpsError, match="division by zero"):
+            t.run_sql("CREATE TABLE public.half_done (id int);\nSELECT 1/0;\nCREATE TABLE public.after (id int);\n")
+    finally:
+        t.close()
     with dev.connect("owner") as conn:
-        assert conn.execute("SELECT to_regclass('public.half_done')").fetchone()[0] is None
+        assert conn.execute("SELECT to_regclass('public.half_done'), to_regclass('public.after')").fetchone() == (None, None)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from deploy.render import access, quote_literal
 from deploy.settings import Settings, TENANT_PREFIX
+from deploy.sqlsteps import LEAKPROOF_FUNCTIONS
 
 RUNTIME_ROLES = ("app", "auditor")
 TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
@@ -80,6 +81,7 @@ def live_sql(settings: Settings) -> str:
     """One query returning the live catalog as JSON: privileges, RLS flags, policies, default ACLs, roles."""
     roles = ", ".join(f"({quote_literal(settings.roles.by_key(k))})" for k in RUNTIME_ROLES)
     table_privs = ", ".join(quote_literal(p) for p in TABLE_PRIVILEGES)
+    leakproof = ", ".join(f"{quote_literal(f)}::regprocedure" for f in LEAKPROOF_FUNCTIONS)
     return f"""
 WITH roles(r) AS (VALUES {roles}),
 schemas AS (
@@ -116,9 +118,7 @@ SELECT jsonb_build_object(
         WHERE d.defaclrole = {quote_literal(settings.roles.owner)}::regrole AND d.defaclobjtype = 'f'),
     'roles', (SELECT jsonb_object_agg(rolname, jsonb_build_array(rolsuper, rolbypassrls, rolcreaterole, rolcreatedb))
               FROM pg_roles WHERE rolname IN (SELECT r FROM roles)),
-    'enum_eq_leakproof', (SELECT bool_and(proleakproof) FROM pg_proc
-                          WHERE oid IN ('pg_catalog.enum_eq(anyenum, anyenum)'::regprocedure,
-                                        'pg_catalog.enum_ne(anyenum, anyenum)'::regprocedure)),
+    'enum_eq_leakproof', (SELECT bool_and(proleakproof) FROM pg_proc WHERE oid IN ({leakproof})),
     'owned_by_runtime', (SELECT count(*) FROM pg_class c JOIN pg_roles o ON o.oid = c.relowner
                          WHERE o.rolname IN (SELECT r FROM roles))
 );

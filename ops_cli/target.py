@@ -21,7 +21,7 @@ from pyinfra.context import ctx_host, ctx_state
 from pyinfra_cli.inventory import make_inventory
 
 from deploy.facts.postgres import psql
-from deploy.operations.pg import WORK_DIR
+from deploy.operations.pg import WORK_DIR, feed_file
 from deploy.render import ROOT
 from deploy.settings import BadInput, Settings
 
@@ -78,6 +78,7 @@ class Target:
             if not self.host.connected:
                 raise OpsError(f"cannot connect to {self.host.name}")
             self.connected = True
+            self.shell(f"install -d -m 0700 {WORK_DIR}")
 
     def close(self) -> None:
         if self.connected:
@@ -99,7 +100,6 @@ class Target:
         self.connect()
         path = f"{WORK_DIR}/ops-{secrets.token_hex(8)}.sql"
         with ctx_state.use(self.state), ctx_host.use(self.host):
-            self.host.run_shell_command(StringCommand(f"install -d -m 0700 {WORK_DIR}"))
             if not self.host.put_file(StringIO(sql), path):
                 raise OpsError(f"could not upload SQL to {self.host.name}")
         return path
@@ -111,7 +111,7 @@ class Target:
     def run_sql(self, sql: str, database: str | None = None, transaction: bool = True) -> list[str]:
         """Run SQL (in one transaction unless told not to) as the postgres OS user; psql's output lines."""
         path = self.upload(sql)
-        return self.shell(f"chmod 0600 {path}; {self.psql(database, transaction)} < {path}; rc=$?; rm -f {path}; exit $rc")
+        return self.shell(feed_file(path, self.psql(database, transaction)))
 
     def run_sql_parallel(self, scripts: dict[str, str]) -> dict[str, str | None]:
         """Run several SQL scripts at once on the host, each in its own transaction; error line by key, None if it worked."""

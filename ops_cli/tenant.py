@@ -157,8 +157,8 @@ def record_failures(t: Target, failed: dict[str, str], by_slug: dict[str, dict],
     t.run_sql(f"INSERT INTO system.tenant_migration_log (customer_id, version, status, error) VALUES {rows};")
 
 
-def migrate_all(t: Target, parallel: int, show: bool = True) -> dict[str, str]:
-    """Bring every tenant to the current version, `parallel` at a time; failures by slug."""
+def migrate_all(t: Target, parallel: int, show: bool = True) -> tuple[int, dict[str, str]]:
+    """Bring every tenant to the current version, `parallel` at a time; (tenants pending, failures by slug)."""
     version = tenant_version()
     pending = pending_tenants(t, version)
     by_slug = {p["slug"]: p for p in pending}
@@ -173,7 +173,7 @@ def migrate_all(t: Target, parallel: int, show: bool = True) -> dict[str, str]:
                 record_failures(t, errors, by_slug, version)
                 failed.update(errors)
             progress.advance(task, len(batch))
-    return failed
+    return len(pending), failed
 
 
 @app.command()
@@ -183,8 +183,7 @@ def migrate(
 ):
     """Apply pending tenant migrations to every tenant schema; run again to resume after a failure."""
     with target(inventory) as t:
-        todo = len(pending_tenants(t, tenant_version()))
-        failed = migrate_all(t, parallel)
+        todo, failed = migrate_all(t, parallel)
     for slug, error in sorted(failed.items()):
         err.print(f"[red]failed[/] {slug}: {error}", highlight=False)
     console.print(f"{todo - len(failed)} of {todo} tenants migrated to v{tenant_version()}")
@@ -204,8 +203,8 @@ def read_import(path: Path) -> list[dict]:
         try:
             slug, mode = row.get("slug") or "", row.get("mode") or "email"
             validate_slug(slug)
-            if mode not in ("email", "api"):
-                raise BadInput(f"mode must be email or api, not {mode!r}")
+            if mode not in Mode.__members__:
+                raise BadInput(f"mode must be {' or '.join(Mode.__members__)}, not {mode!r}")
             validate_customer(row.get("name") or "", mode, row.get("handover_email") or None)
             if slug in seen:
                 raise BadInput(f"slug {slug!r} appears twice")

@@ -53,13 +53,18 @@ def password_matches(password: str, scram: dict | None) -> bool:
     return hashlib.sha256(keys.encode()).hexdigest() == scram["keys_sha256"]
 
 
+def feed_file(path: str, run: str) -> str:
+    """Shell that feeds an uploaded SQL file to ``run`` (a psql command) on stdin, removes it, keeps psql's exit code."""
+    return f"chmod 0600 {path}; {run} < {path}; rc=$?; rm -f {path}; exit $rc"
+
+
 def run_sql_file(name: str, sql: str, database: str, port: int):
     """Yield the commands that upload ``sql`` and run it in one transaction."""
     path = f"{WORK_DIR}/{name}.sql"
     yield StringCommand(f"install -d -m 0700 {WORK_DIR}")
     yield FileUploadCommand(StringIO(sql), path)
     run = psql(database, port, "--single-transaction", "-f", "-")
-    yield StringCommand(f"chmod 0600 {path}; {run} < {path}; rc=$?; rm -f {path}; exit $rc")
+    yield StringCommand(feed_file(path, run))
 
 
 @operation()

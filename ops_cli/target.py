@@ -24,6 +24,7 @@ from deploy.facts.postgres import psql
 from deploy.operations.pg import WORK_DIR, feed_file
 from deploy.render import ROOT
 from deploy.settings import BadInput, Settings
+from deploy.ssh import enable_nodelay
 
 DEFAULT_INVENTORY = "inventories/dev.py"
 
@@ -55,6 +56,7 @@ class Target:
 
     def __init__(self, inventory: str = DEFAULT_INVENTORY):
         os.environ.update(docker_env())
+        enable_nodelay()
         self.inventory = str(inventory_path(inventory))
         self.state = State()
         with ctx_state.use(self.state):

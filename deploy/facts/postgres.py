@@ -13,6 +13,8 @@ import shlex
 
 from pyinfra.api import FactBase
 
+from deploy.render import quote_literal
+
 PG_OS_USER = "postgres"
 
 
@@ -26,17 +28,23 @@ def psql(database: str, port: int | str, *options: str) -> str:
 
 
 def guarded_query(query: str, database: str, port: int | str, needs_table: str | None = None) -> str:
-    """Shell that runs ``query`` only if the server is up and ``database`` (and ``needs_table``) exist."""
-    exists = f"SELECT 1 FROM pg_database WHERE datname = '{database}'"
-    guards = [
-        f"pg_isready -q -p {int(port)}",
-        f'[ "$({psql("postgres", port, "-At", "-c", shlex.quote(exists))})" = 1 ]',
-    ]
+    """
+    Shell that runs ``query`` only if the server is up and ``database`` (and
+    ``needs_table``) exist, in one psql process: the checks are psql ``\\if``
+    blocks, not processes of their own (Debian's psql is a Perl wrapper, ~25 ms
+    a start). A server that does not answer reads as no output; any other
+    failure is an error.
+    """
+    script = [query + ";"]
     if needs_table:
-        check = f"SELECT to_regclass('{needs_table}') IS NOT NULL"
-        guards.append(f'[ "$({psql(database, port, "-At", "-c", shlex.quote(check))})" = t ]')
-    run = psql(database, port, "-At", "-F", "'|'", "-c", shlex.quote(query))
-    return f"if {' && '.join(guards)}; then {run}; fi"
+        script = [f"SELECT to_regclass({quote_literal(needs_table)}) IS NOT NULL AS onesift_ok \\gset",
+                  "\\if :onesift_ok", *script, "\\endif"]
+    if database != "postgres":
+        script = [f"SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = {quote_literal(database)}) AS onesift_ok \\gset",
+                  "\\if :onesift_ok", f"\\connect {quote_literal(database)}", *script, "\\endif"]
+    run = psql("postgres", port, "-At", "-F", "'|'", "-f", "-")
+    body = "\n".join(script)
+    return f"{run} <<'ONESIFT_SQL'\n{body}\nONESIFT_SQL\nrc=$?; [ $rc -eq 0 ] || pg_isready -q -p {int(port)} || exit 0; exit $rc"
 
 
 def split_rows(output) -> list[list[str]]:

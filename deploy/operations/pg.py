@@ -33,6 +33,37 @@ from deploy.render import checksum, quote_ident, quote_literal
 
 WORK_DIR = "/var/lib/onesift/deploy"
 
+# Fact reads reused within a run: {host: (generation, {fact key: value})}.
+_read: dict = {}
+
+
+def changes_so_far(host) -> int | None:
+    """Operations on ``host`` that have run commands so far this run (None where pyinfra keeps no record)."""
+    ops = getattr(host.state, "ops", None)
+    if not isinstance(ops, dict) or host not in ops:
+        return None
+    return sum(1 for d in ops[host].values() if d.operation_meta.executed)
+
+
+def read_fact(cls, **kwargs):
+    """
+    ``host.get_fact(cls, **kwargs)``, read once and reused until an operation
+    on this host runs a command or the run moves to its next stage. A
+    no-change deploy would otherwise read the same roles or deploy state once
+    per operation, each a round trip (pyinfra 3 does not cache facts).
+    """
+    changes = changes_so_far(host)
+    if changes is None:
+        return host.get_fact(cls, **kwargs)
+    generation = (id(host.state), host.state.current_stage, changes)
+    if _read.get(host, (None,))[0] != generation:
+        _read[host] = (generation, {})
+    values = _read[host][1]
+    key = (cls, repr(sorted(kwargs.items())))
+    if key not in values:
+        values[key] = host.get_fact(cls, **kwargs)
+    return values[key]
+
 
 def scram_verifier(password: str, salt: bytes, iterations: int = 4096) -> str:
     """A PostgreSQL SCRAM-SHA-256 verifier (what ``rolpassword`` stores)."""
@@ -107,7 +138,7 @@ def role(
         "createdb": createdb, "createrole": createrole, "inherit": inherit,
         "connection_limit": connection_limit,
     }
-    have = host.get_fact(PgRoleAttributes, port=port).get(role)
+    have = read_fact(PgRoleAttributes, port=port).get(role)
     attrs_ok = have is not None and all(have[k] == v for k, v in want.items())
     password_ok = password is None or (have is not None and password_matches(password, have["scram"]))
     if attrs_ok and password_ok:
@@ -149,7 +180,7 @@ def database(database: str, owner: str, port: int = 5432):
         pg.database(name="OneSift database", database="onesift", owner="onesift_owner")
     """
     name = database
-    current = host.get_fact(PgDatabaseOwners, port=port).get(name)
+    current = read_fact(PgDatabaseOwners, port=port).get(name)
     if current == owner:
         host.noop(f"postgres database {name} exists, owned by {owner}")
         return
@@ -177,7 +208,7 @@ def extension(extension: str, database: str, schema: str = "public", port: int =
         pg.extension(name="UUIDs", extension="uuid-ossp", database="onesift")
     """
     name = extension
-    if name in host.get_fact(PgExtensions, database=database, port=port):
+    if name in read_fact(PgExtensions, database=database, port=port):
         host.noop(f"extension {name} is installed in {database}")
         return
     sql = f"CREATE EXTENSION IF NOT EXISTS {quote_ident(name)} WITH SCHEMA {quote_ident(schema)};\n"
@@ -196,7 +227,7 @@ def leakproof(functions: list[str], database: str, port: int = 5432):
 
         pg.leakproof(functions=["pg_catalog.enum_eq(anyenum, anyenum)"], database="onesift")
     """
-    have = host.get_fact(PgLeakproof, functions=functions, database=database, port=port)
+    have = read_fact(PgLeakproof, functions=functions, database=database, port=port)
     missing = [f for f in functions if not have.get(f)]
     if not missing:
         host.noop(f"{len(functions)} functions are LEAKPROOF")
@@ -239,7 +270,7 @@ def script(
         )
     """
     digest = checksum(sql)
-    applied = host.get_fact(PgDeployState, database=database, port=port).get(step)
+    applied = read_fact(PgDeployState, database=database, port=port).get(step)
     if applied == digest:
         host.noop(f"{step} is applied")
         return

@@ -124,6 +124,8 @@ def bring_up(kind: str, deploy: bool = True, seed: bool = True) -> LocalHost:
     ops = [sys.executable, "-m", "ops_cli.main"]
     if deploy:
         subprocess.run([*ops, "db", "setup", "-i", h.inventory], check=True, cwd=repo, env=docker_env())
+        # Tenants made by an older checkout catch up with the tenant migrations.
+        subprocess.run([*ops, "tenant", "migrate", "-i", h.inventory], check=True, cwd=repo, env=docker_env())
     if seed:
         subprocess.run([*ops, "db", "seed", "-i", h.inventory], check=True, cwd=repo, env=docker_env())
     return h

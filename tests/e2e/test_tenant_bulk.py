@@ -39,18 +39,20 @@ def test_migrate_resumes_after_a_failure(dev, slug, tmp_path):
         out = dev.ops("tenant", "migrate", "--parallel", "2")
         assert out.returncode == 1
         assert f"failed {slugs[1]}" in out.stderr and "already exists" in out.stderr
-        assert versions(dev, slugs) == {slugs[0]: 2, slugs[1]: 1, slugs[2]: 2}
+        assert versions(dev, slugs) == {slugs[0]: tenant_version(), slugs[1]: 1, slugs[2]: tenant_version()}
         with dev.connect("owner") as conn:
             log = conn.execute(
-                "SELECT c.slug, l.status FROM system.tenant_migration_log l JOIN system.customers c "
+                "SELECT c.slug, l.version, l.status FROM system.tenant_migration_log l JOIN system.customers c "
                 "ON c.id = l.customer_id WHERE c.slug = ANY(%s) ORDER BY l.id", [slugs]).fetchall()
-            assert sorted(log) == sorted([(slugs[0], "applied"), (slugs[1], "failed"), (slugs[2], "applied")])
+            steps = range(2, tenant_version() + 1)  # one row per version applied
+            assert sorted(log) == sorted([(slugs[0], v, "applied") for v in steps] + [(slugs[2], v, "applied") for v in steps]
+                                         + [(slugs[1], tenant_version(), "failed")])
             conn.execute(f'ALTER TABLE "tenant_{slugs[1]}".leads DROP COLUMN score')
             conn.commit()
         out = dev.ops("tenant", "migrate")
         assert out.returncode == 0, out.stderr
         assert "1 of 1 tenants migrated" in out.stdout
-        assert set(versions(dev, slugs).values()) == {2}
+        assert set(versions(dev, slugs).values()) == {tenant_version()}
     finally:
         for s in slugs:
             dev.ops("tenant", "drop", s, "--yes")
@@ -62,3 +64,31 @@ def test_import_checks_every_row_first(dev, slug, tmp_path):
     out = dev.ops("tenant", "import", str(bad))
     assert out.returncode == 2 and "bad.csv:3" in out.stderr
     assert versions(dev, [slug]) == {}
+
+
+def policy_quals(dev, slug):
+    with dev.connect("owner") as conn:
+        return {r[0]: r[1] for r in conn.execute(
+            "SELECT tablename, qual FROM pg_policies WHERE schemaname = %s", [f"tenant_{slug}"])}
+
+
+def test_migrate_moves_old_policies_to_once_per_statement(dev, slug):
+    """A v2 tenant has the per-row policy; migration 0003 gives it the InitPlan one, and the audit is clean again."""
+    assert dev.ops("tenant", "create", slug, "--name", "Old", "--mode", "api").returncode == 0
+    try:
+        old = f"current_setting('onesift.tenant', true) = '{slug}'"
+        with dev.connect("owner") as conn:
+            for table in policy_quals(dev, slug):
+                conn.execute(f'ALTER POLICY tenant_isolation ON "tenant_{slug}".{table} USING ({old}) WITH CHECK ({old})')
+            conn.execute("UPDATE system.customers SET schema_version = 2 WHERE slug = %s", [slug])
+            conn.commit()
+        assert all("SELECT" not in q for q in policy_quals(dev, slug).values())
+        assert dev.ops("audit", "check").returncode == 2
+        out = dev.ops("tenant", "migrate")
+        assert out.returncode == 0, out.stderr
+        quals = policy_quals(dev, slug)
+        assert len(quals) == 5 and all(q.startswith("( SELECT (current_setting(") for q in quals.values()), quals
+        assert versions(dev, [slug]) == {slug: tenant_version()}
+        assert dev.ops("audit", "check").returncode == 0
+    finally:
+        dev.ops("tenant", "drop", slug, "--yes")

@@ -251,3 +251,17 @@ def test_enum_filter_uses_the_index_under_rls(dev, two_tenants):
         plan = "\n".join(r[0] for r in conn.execute(
             "EXPLAIN SELECT id FROM leads WHERE status = 'new' ORDER BY created_at DESC LIMIT 20"))
     assert "Index Cond: (status = 'new'::system.lead_status)" in plan or "Index Cond: (status = 'new'::lead_status)" in plan, plan
+
+
+def test_policy_is_checked_once_per_statement(dev, two_tenants):
+    """The tenant check is an InitPlan, not a per-row filter (access.toml: 1.70x -> 1.02x on a 100k-row scan)."""
+    a, b = two_tenants
+    with dev.connect("app") as conn:
+        conn.execute("SELECT system.use_tenant(%s)", [a])
+        plan = "\n".join(r[0] for r in conn.execute("EXPLAIN SELECT status, count(*) FROM leads GROUP BY status"))
+        assert "InitPlan" in plan and "Filter: $0" in plan and "Filter: (current_setting" not in plan, plan
+        # Same rule: B's rows stay out of reach with A's setting, and of everyone with none.
+        conn.execute(f'INSERT INTO "tenant_{a}".leads (email) VALUES (\'once@x.io\')')
+        assert conn.execute(f'SELECT count(*) FROM "tenant_{b}".leads').fetchone()[0] == 0
+        conn.commit()
+        assert conn.execute(f'SELECT count(*) FROM "tenant_{a}".leads').fetchone()[0] == 0

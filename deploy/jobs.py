@@ -22,7 +22,8 @@ def install():
         src=str(TEMPLATES / "jobs/onesift-backup.sh.j2"),
         dest="/usr/local/sbin/onesift-backup",
         mode="750",
-        backup_dir=s.backup_dir, keep_days=s.backup_keep_days, tenant_prefix=TENANT_PREFIX, **common,
+        backup_dir=s.backup_dir, keep_days=s.backup_keep_days, tenant_prefix=TENANT_PREFIX,
+        tenant_dumps=s.backup_tenant_dumps, **common,
     )
     files.template(
         name="Cleanup job",

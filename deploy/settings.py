@@ -62,6 +62,7 @@ class Settings:
     retention_days: int = 90
     backup_dir: str = "/var/backups/onesift"
     backup_keep_days: int = 7
+    backup_tenant_dumps: bool = False
     production: bool = False
 
     @classmethod
@@ -75,6 +76,7 @@ class Settings:
             retention_days=int(get("retention_days") or cls.retention_days),
             backup_dir=get("backup_dir") or cls.backup_dir,
             backup_keep_days=int(get("backup_keep_days") or cls.backup_keep_days),
+            backup_tenant_dumps=bool(get("backup_tenant_dumps")),
             production=bool(get("production")),
         )
 

@@ -38,10 +38,10 @@ def pick_run(t: Target, run: str | None) -> str:
     return name
 
 
-def run_all(t: Target, show: bool = True) -> str:
+def run_all(t: Target, tenant_dumps: bool, show: bool = True) -> str:
     """One backup run, step by step, with a progress bar; the run's name."""
     run = backup(t, "start")[-1].strip()
-    slugs = [s for s in backup(t, "tenants") if s.strip()]
+    slugs = [s for s in backup(t, "tenants") if s.strip()] if tenant_dumps else []
     with Progress(console=err, disable=not show, transient=True) as progress:
         task = progress.add_task(f"backup {run}", total=len(slugs) + 2)
         backup(t, "whole", run)
@@ -56,10 +56,16 @@ def run_all(t: Target, show: bool = True) -> str:
 
 
 @app.command()
-def run(inventory: InventoryOpt = DEFAULT):
-    """Back up the whole database and each tenant now (what the nightly job does)."""
+def run(
+    tenant_dumps: Annotated[Optional[bool], typer.Option(
+        "--tenant-dumps/--no-tenant-dumps",
+        help="Also a pg_dump -n file per tenant (default: inventory backup_tenant_dumps). "
+             "Tenants restore from the whole dump either way.")] = None,
+    inventory: InventoryOpt = DEFAULT,
+):
+    """Back up the whole database now (what the nightly job does)."""
     with target(inventory) as t:
-        name = run_all(t)
+        name = run_all(t, t.settings.backup_tenant_dumps if tenant_dumps is None else tenant_dumps)
         console.print(f"backup run [bold]{name}[/] complete")
 
 
@@ -86,19 +92,15 @@ def restore(
     allow_production: Annotated[bool, typer.Option(help="Also needed on a production inventory.")] = False,
     inventory: InventoryOpt = DEFAULT,
 ):
-    """Replace one tenant's schema with its copy from a backup run, in one transaction."""
+    """Replace one tenant's schema with its copy from a backup run (its own dump, else the whole dump), in one transaction."""
     with target(inventory) as t:
         validate_slug(tenant)
         refuse_destructive(t, yes, allow_production, f"restoring tenant {tenant!r}")
         customer(t, tenant)
         name = pick_run(t, run)
-        dump = f"{t.settings.backup_dir}/{name}/tenant-{tenant}.dump"
-        if not t.shell(f"test -f {dump} && echo yes || true"):
-            raise BadInput(f"run {name} has no dump of tenant {tenant!r}")
-        t.shell(
-            f"runuser -u postgres -- pg_restore -p {t.settings.pg_port} -d {t.settings.db_name} "
-            f"--clean --if-exists --single-transaction --exit-on-error {dump}"
-        )
+        if tenant not in {line.strip() for line in backup(t, "tenants-in", name)}:
+            raise BadInput(f"run {name} has no copy of tenant {tenant!r}")
+        backup(t, "restore", name, tenant)
         console.print(f"restored tenant [bold]{tenant}[/] from run {name}")
 
 

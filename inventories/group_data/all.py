@@ -18,6 +18,9 @@ expected_tenants = 1000
 retention_days = 90
 backup_dir = "/var/backups/onesift"
 backup_keep_days = 7
+# Also a pg_dump -n file per tenant each night. Off: a tenant is restored from
+# the whole dump, and per-tenant dumps cost ~115 whole dumps at 1000 tenants.
+backup_tenant_dumps = False
 
 production = False
 secrets_name = "prod"

@@ -17,7 +17,7 @@ def tenant(dev, slug):
 def add_lead_with_messages(dev, slug, ages_days):
     with dev.connect("app") as conn:
         conn.execute("SELECT system.use_tenant(%s)", [slug])
-        lead = conn.execute("INSERT INTO leads (email) VALUES ('l@example.com') RETURNING id").fetchone()[0]
+        lead = conn.execute("INSERT INTO leads (email) VALUES (gen_random_uuid() || '@example.com') RETURNING id").fetchone()[0]
         conv = conn.execute("INSERT INTO conversations (lead_id) VALUES (%s) RETURNING id", [lead]).fetchone()[0]
         for age in ages_days:
             conn.execute(
@@ -58,22 +58,34 @@ def test_cleanup_job_failure_is_logged_and_non_zero(dev):
         h.run_expect([0], sql.format("cleanup_old_data_moved(integer)", "cleanup_old_data"))
 
 
-def test_backup_job_dumps_everything_and_prunes(dev, tenant):
+def test_backup_job_dumps_the_database_and_prunes(dev, tenant):
     h = dev.testinfra()
     old = "/var/backups/onesift/20200101T000000Z"
     h.run_expect([0], f"mkdir -p {old} && touch {old}/COMPLETE && touch -d '30 days ago' {old}")
     assert h.run(BACKUP).rc == 0
     latest = h.file("/var/backups/onesift/latest").linked_to
-    for name in ("onesift.dump", f"tenant-{tenant}.dump", "tenant-abc-honda.dump", "COMPLETE"):
+    for name in ("onesift.dump", "COMPLETE"):
         assert h.file(f"{latest}/{name}").exists, name
+    # One dump a night whatever the tenant count; every tenant restorable from it.
+    assert h.run(f"ls {latest}/tenant-*.dump").rc != 0
+    restorable = h.check_output("/usr/local/sbin/onesift-backup tenants-in $(basename %s)", latest).split()
+    assert {tenant, "abc-honda", "demo-dealership"} <= set(restorable)
     assert not h.file(old).exists
     assert "ok finished" in h.file("/var/log/onesift/backup.log").content_string.splitlines()[-1]
+
+
+def test_backup_job_with_tenant_dumps(dev, tenant):
+    h = dev.testinfra()
+    assert h.run("TENANT_DUMPS=yes " + BACKUP).rc == 0
+    latest = h.file("/var/backups/onesift/latest").linked_to
+    for name in ("onesift.dump", f"tenant-{tenant}.dump", "tenant-abc-honda.dump", "COMPLETE"):
+        assert h.file(f"{latest}/{name}").exists, name
 
 
 def test_backup_step_failure_is_non_zero(dev):
     h = dev.testinfra()
     out = h.run("/usr/local/sbin/onesift-backup tenant 20990101T000000Z abc-honda")
-    assert out.rc == 1 and "FAILED" in out.stdout
+    assert out.rc == 1 and "FAILED" in out.stderr
 
 
 def test_ops_backup_run_list_and_verify(dev):
@@ -88,17 +100,55 @@ def test_ops_backup_run_list_and_verify(dev):
     assert scratch == 0
 
 
-def test_restore_one_tenant(dev, tenant):
+def lead_count(dev, slug):
+    with dev.connect("app") as conn:
+        conn.execute("SELECT system.use_tenant(%s)", [slug])
+        return conn.execute("SELECT count(*) FROM leads").fetchone()[0]
+
+
+@pytest.mark.parametrize("dumps", ["--no-tenant-dumps", "--tenant-dumps"])
+def test_restore_one_tenant(dev, tenant, dumps):
+    """From the whole dump (default) or the tenant's own: data back, objects made since gone, other tenants untouched."""
     add_lead_with_messages(dev, tenant, [1])
-    assert dev.ops("backup", "run").returncode == 0
+    assert dev.ops("backup", "run", dumps).returncode == 0
+    seed_leads = lead_count(dev, "abc-honda")
     with dev.connect("app") as conn:
         conn.execute("SELECT system.use_tenant(%s)", [tenant])
         conn.execute("DELETE FROM leads")
+    with dev.connect("owner") as conn:
+        conn.execute(f'CREATE TABLE "tenant_{tenant}".made_later (id int)')
+        conn.commit()
     out = dev.ops("backup", "restore", "--tenant", tenant)
     assert out.returncode == 2 and "--yes" in out.stderr
     out = dev.ops("backup", "restore", "--tenant", tenant, "--yes")
     assert out.returncode == 0, out.stderr
     assert message_ages(dev, tenant) == [1]
+    assert lead_count(dev, "abc-honda") == seed_leads
+    with dev.connect("owner") as conn:
+        assert conn.execute(f"SELECT to_regclass('\"tenant_{tenant}\".made_later')").fetchone()[0] is None
+    assert dev.ops("audit", "check").returncode == 0  # grants, RLS and policies came back too
+
+
+def test_restore_of_a_tenant_not_in_the_run_is_refused(dev, slug):
+    assert dev.ops("backup", "run").returncode == 0
+    out = dev.ops("backup", "restore", "--tenant", slug, "--yes")
+    assert out.returncode == 2 and "no tenant" in out.stderr
+    h = dev.testinfra()
+    out = h.run(f"/usr/local/sbin/onesift-backup restore $(readlink /var/backups/onesift/latest) {slug}")
+    assert out.rc == 1 and f"has no tenant {slug}" in out.stderr
+
+
+def test_failed_restore_changes_nothing(dev, tenant):
+    add_lead_with_messages(dev, tenant, [1, 2])
+    assert dev.ops("backup", "run", "--tenant-dumps").returncode == 0
+    add_lead_with_messages(dev, tenant, [3])
+    h = dev.testinfra()
+    dump = f"$(readlink -f /var/backups/onesift/latest)/tenant-{tenant}.dump"
+    h.run_expect([0], f"truncate -s $(( $(stat -c %s {dump}) - 200 )) {dump}")
+    out = dev.ops("backup", "restore", "--tenant", tenant, "--yes")
+    assert out.returncode == 1 and "FAILED" in out.stderr
+    assert message_ages(dev, tenant) == [1, 2, 3]
+    assert h.run("ls /tmp/tmp.* 2>/dev/null").stdout == ""
 
 
 def test_audit_check_clean_then_finds_drift(dev, tenant):

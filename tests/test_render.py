@@ -64,7 +64,10 @@ def test_tenant_ddl_forces_rls_with_a_policy_on_every_table():
         assert f"ALTER TABLE {target} ENABLE ROW LEVEL SECURITY;" in sql
         assert f"ALTER TABLE {target} FORCE ROW LEVEL SECURITY;" in sql
         assert f'CREATE POLICY "tenant_isolation" ON {target}' in sql
-    assert sql.count("current_setting('onesift.tenant', true) = 'abc-honda'") == 2 * len(TABLES)
+        assert f'ALTER POLICY "tenant_isolation" ON {target}' in sql  # tenant migration 0003
+    # USING and WITH CHECK, in CREATE and ALTER: always the once-per-statement form.
+    assert sql.count("(SELECT current_setting('onesift.tenant', true) = 'abc-honda')") == 4 * len(TABLES)
+    assert sql.count("current_setting(") == 4 * len(TABLES)
     assert 'GRANT SELECT, INSERT, UPDATE, DELETE ON "tenant_abc-honda"."personas"' in sql
     assert "BYPASSRLS" not in sql
 
@@ -182,8 +185,8 @@ def live_catalog(**changes):
         "privileges": [[p.role, p.schema, p.kind, p.object, p.privilege] for p in matrix(S, [schema])],
         "tables": [[schema, t, True, True] for t in TABLES],
         "policies": [[schema, t, "tenant_isolation", "ALL", ["public"],
-                      "(current_setting('onesift.tenant'::text, true) = 'ab'::text)",
-                      "(current_setting('onesift.tenant'::text, true) = 'ab'::text)"] for t in TABLES],
+                      "( SELECT (current_setting('onesift.tenant'::text, true) = 'ab'::text))",
+                      "( SELECT (current_setting('onesift.tenant'::text, true) = 'ab'::text))"] for t in TABLES],
         "tenants": [["ab", schema]],
         "default_acl_public_execute": False,
         "roles": {"onesift_app": [False, False, False, False], "onesift_auditor": [False, False, False, False]},

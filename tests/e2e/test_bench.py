@@ -1,0 +1,34 @@
+"""bench/run.py, end to end at small sizes on its own host: every measurement printed with its baseline and ratio."""
+
+import re
+import sys
+
+from tests.e2e.conftest import run
+
+# A measurement line: name, value, baseline, ratio ("0.851     0.341    2.50x", 4 significant digits).
+NUMBER = r"(\d[\d.]*(?:e[+-]\d+)?)"
+MEASUREMENT = re.compile(rf"^(.+?)\s+{NUMBER}\s+{NUMBER}\s+(\d+\.\d\d)x\s")
+
+
+def test_bench_prints_every_ratio():
+    out = run([sys.executable, "bench/run.py", "--tenants", "3,6", "--rls-rows", "2000", "--rls-loops", "40"])
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    rows = [m.groups() for m in map(MEASUREMENT.match, out.stdout.splitlines()) if m]
+    names = [r[0] for r in rows]
+    assert len(rows) == 14, out.stdout
+    for needle in ("onboard 6 tenants", "slope", "redeploy, 6 tenants", "with 6 tenants vs with 0",
+                   "from the client, RLS vs none", "v2 per-row policy", "pg_dump -n of all 6", "nightly job",
+                   "restore one tenant"):
+        assert any(needle in n for n in names), (needle, names)
+    # Ratios are value / baseline, and a line with a target says whether it was met.
+    for name, value, baseline, ratio in rows:
+        assert float(baseline) > 0 and abs(float(value) / float(baseline) - float(ratio)) < 0.006 + 0.002 * float(ratio), name
+    assert sum("target <=" in line for line in out.stdout.splitlines()) == 6
+    assert re.search(r"^targets missed: \d+$", out.stdout, re.M)
+
+
+def test_bench_refuses_bad_sizes_before_touching_a_host():
+    for args in (["--tenants", "abc"], ["--tenants", "10,0"], ["--rls-loops", "-5"]):
+        out = run([sys.executable, "bench/run.py", *args])
+        assert out.returncode == 2 and "not a whole number above 0" in out.stderr, (args, out.stderr)
+        assert "measurement" not in out.stdout

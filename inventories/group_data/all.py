@@ -19,7 +19,7 @@ retention_days = 90
 backup_dir = "/var/backups/onesift"
 backup_keep_days = 7
 # Also a pg_dump -n file per tenant each night. Off: a tenant is restored from
-# the whole dump, and per-tenant dumps cost ~115 whole dumps at 1000 tenants.
+# the whole dump, and per-tenant dumps cost ~125-140 whole dumps at 1000 tenants.
 backup_tenant_dumps = False
 
 production = False

@@ -254,7 +254,7 @@ def test_enum_filter_uses_the_index_under_rls(dev, two_tenants):
 
 
 def test_policy_is_checked_once_per_statement(dev, two_tenants):
-    """The tenant check is an InitPlan, not a per-row filter (access.toml: 1.70x -> 1.02x on a 100k-row scan)."""
+    """The tenant check is an InitPlan, not a per-row call (bench: whole-table aggregate 2.1x -> 1.15x the no-RLS time)."""
     a, b = two_tenants
     with dev.connect("app") as conn:
         conn.execute("SELECT system.use_tenant(%s)", [a])

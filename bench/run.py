@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 import psycopg  # noqa: E402
 
 from deploy import secrets  # noqa: E402
-from deploy.render import access, quote_ident, quote_literal  # noqa: E402
+from deploy.render import access, environment, quote_ident, quote_literal  # noqa: E402
 from deploy.settings import schema_for  # noqa: E402
 from deploy.sqlsteps import owner_prefix, tenant_ddl, tenant_version, views_ddl  # noqa: E402
 from ops_cli.host import LocalHost, run_container, state_dir, wait_for_port  # noqa: E402
@@ -174,13 +174,13 @@ def bench_rls(rows: int, loops: int) -> None:
                *rls_pair(app, slug, schema, client(scan, 20)), "full scan: one parameter check a row")
         # The policy as tenant schema v2 had it: checked per row, not once per statement.
         per_row = f"current_setting('onesift.tenant', true) = {quote_literal(slug)}"
-        now = [p for p in access()["tenant"]["policy"] if p["name"] == "tenant_isolation"][0]
-        current = now["using"].replace("{slug}", quote_literal(slug))
         owner.execute(f"ALTER POLICY tenant_isolation ON {schema}.leads USING ({per_row}) WITH CHECK ({per_row})")
         try:
             old, base = rls_pair(app, slug, schema, client(scan, 20))
-        finally:
-            owner.execute(f"ALTER POLICY tenant_isolation ON {schema}.leads USING ({current}) WITH CHECK ({current})")
+        finally:  # back to access.toml's policy, rendered as the tenant DDL renders it
+            clauses = environment().get_template("sql/policy.sql.j2").module.policy_clauses
+            for p in access()["tenant"]["policy"]:
+                owner.execute(f"ALTER POLICY {quote_ident(p['name'])} ON {schema}.leads {clauses(p, slug)}")
         report("same aggregate with the v2 per-row policy, RLS vs none (s)", old, base, "what migration 0003 removed")
         owner.execute("DROP SCHEMA bench_norls CASCADE")
 

@@ -25,6 +25,9 @@ def test_bench_prints_every_ratio():
         assert float(baseline) > 0 and abs(float(value) / float(baseline) - float(ratio)) < 0.006 + 0.002 * float(ratio), name
     assert sum("target <=" in line for line in out.stdout.splitlines()) == 6
     assert re.search(r"^targets missed: \d+$", out.stdout, re.M)
+    # It put back what it changed: the old per-row policy it timed, the table copy without RLS.
+    audit = run([sys.executable, "-m", "ops_cli.main", "audit", "check", "-i", "bench/inventory.py"])
+    assert audit.returncode == 0, audit.stdout + audit.stderr
 
 
 def test_bench_refuses_bad_sizes_before_touching_a_host():

@@ -3,6 +3,10 @@
 import re
 import sys
 
+import psycopg
+
+from bench.run import HOST
+from deploy import secrets
 from tests.e2e.conftest import run
 
 # A measurement line: name, value, baseline, ratio ("0.851     0.341    2.50x", 4 significant digits).
@@ -28,6 +32,10 @@ def test_bench_prints_every_ratio():
     # It put back what it changed: the old per-row policy it timed, the table copy without RLS.
     audit = run([sys.executable, "-m", "ops_cli.main", "audit", "check", "-i", "bench/inventory.py"])
     assert audit.returncode == 0, audit.stdout + audit.stderr
+    # The audit reads only system and tenant_* schemas, so the copy is checked here.
+    with psycopg.connect(host="127.0.0.1", port=HOST.ports["5432/tcp"], dbname="onesift", user="onesift_owner",
+                         password=secrets.load("bench")["owner"]) as conn:
+        assert conn.execute("SELECT to_regnamespace('bench_norls')").fetchone()[0] is None
 
 
 def test_bench_refuses_bad_sizes_before_touching_a_host():

@@ -85,8 +85,8 @@ def floor_sql(t: Target, n: int) -> str:
     for s in slugs(n):
         parts += [
             "BEGIN;\n", owner_prefix(t.settings),
-            "INSERT INTO system.customers (slug, name, schema_name, ingestion_mode, schema_version) VALUES "
-            f"({quote_literal(s)}, {quote_literal('Bench ' + s)}, {quote_literal(schema_for(s))}, 'api', {tenant_version()});\n",
+            "INSERT INTO system.customers (slug, name, ingestion_mode, schema_version) VALUES "
+            f"({quote_literal(s)}, {quote_literal('Bench ' + s)}, 'api', {tenant_version()});\n",
             tenant_ddl(t.settings, s), views_ddl(t.settings, s), "COMMIT;\n",
         ]
     return "".join(parts)
@@ -125,7 +125,7 @@ def rls_tables(owner, slug: str, rows: int) -> str:
         owner.execute("SELECT set_config('onesift.tenant', %s, true)", [slug])
         owner.execute(
             f"INSERT INTO {schema}.leads (email, status, created_at) "
-            "SELECT 'l' || g || '@example.com', (ARRAY['new','contacted','qualified','won'])[1 + mod(g, 4)]::system.lead_status, "
+            "SELECT 'l' || g || '@example.com', (ARRAY['new','processing','qualified','handed_off'])[1 + mod(g, 4)]::system.lead_status, "
             "now() - make_interval(secs => g) FROM generate_series(1, %s) g", [rows])
         owner.execute("DROP SCHEMA IF EXISTS bench_norls CASCADE")
         owner.execute("CREATE SCHEMA bench_norls")

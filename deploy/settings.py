@@ -21,6 +21,9 @@ RESERVED_SLUGS = frozenset(
 )
 TENANT_PREFIX = "tenant_"
 TENANT_SETTING = "onesift.tenant"
+# customers.handover_threshold: its default and CHECK range (sql/migrations/0003).
+HANDOVER_THRESHOLD = 3
+HANDOVER_THRESHOLD_RANGE = (1, 100)
 
 
 class BadInput(ValueError):
@@ -37,6 +40,18 @@ def validate_slug(slug: str) -> str:
     if slug in RESERVED_SLUGS or slug.startswith("pg_"):
         raise BadInput(f"invalid tenant slug {slug!r}: the name is reserved")
     return slug
+
+
+def validate_handover_threshold(value) -> int:
+    """``value`` as a handover threshold (an int in HANDOVER_THRESHOLD_RANGE), else BadInput."""
+    low, high = HANDOVER_THRESHOLD_RANGE
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        number = None
+    if number is None or not low <= number <= high:
+        raise BadInput(f"handover threshold must be a whole number from {low} to {high}, not {value!r}")
+    return number
 
 
 def schema_for(slug: str) -> str:

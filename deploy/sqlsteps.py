@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from deploy.render import SQL_DIR, Raw, access, render
-from deploy.settings import Settings, schema_for, validate_slug
+from deploy.settings import HANDOVER_THRESHOLD, Settings, schema_for, validate_slug
 
 # templates/sql/tenant.sql.j2 builds tenant schema version 1; each file in
 # sql/tenant_migrations (NNNN_name.sql.j2, NNNN >= 2) moves it one version on.
@@ -112,7 +112,8 @@ def owner_prefix(settings: Settings) -> str:
     return f"SET LOCAL ROLE {quote_ident(settings.roles.owner)};\n"
 
 
-def create_tenant(settings: Settings, slug: str, name: str, mode: str, handover_email: str | None) -> str:
+def create_tenant(settings: Settings, slug: str, name: str, mode: str, handover_email: str | None,
+                  handover_threshold: int = HANDOVER_THRESHOLD) -> str:
     """The SQL `ops tenant create` runs: the customer row, then its schema, in one transaction."""
     from deploy.render import quote_literal
 
@@ -120,9 +121,9 @@ def create_tenant(settings: Settings, slug: str, name: str, mode: str, handover_
     email = quote_literal(handover_email) if handover_email else "NULL"
     return (
         owner_prefix(settings)
-        + "INSERT INTO system.customers (slug, name, schema_name, ingestion_mode, handover_email)\n"
-        + f"VALUES ({quote_literal(slug)}, {quote_literal(name)}, {quote_literal(schema_for(slug))}, "
-        + f"{quote_literal(mode)}, {email})\nRETURNING id AS customer_id \\gset\n"
+        + "INSERT INTO system.customers (slug, name, ingestion_mode, handover_email, handover_threshold)\n"
+        + f"VALUES ({quote_literal(slug)}, {quote_literal(name)}, {quote_literal(mode)}, {email}, "
+        + f"{int(handover_threshold)})\nRETURNING id AS customer_id \\gset\n"
         + "SELECT jsonb_build_object('id', :'customer_id', "
         + "'schema', system.create_customer_schema(:'customer_id'));\n"
     )

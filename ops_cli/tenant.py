@@ -14,7 +14,15 @@ from rich.progress import Progress
 from rich.table import Table
 
 from deploy.render import access, quote_ident, quote_literal
-from deploy.settings import BadInput, Settings, schema_for, validate_slug
+from deploy.settings import (
+    HANDOVER_THRESHOLD,
+    HANDOVER_THRESHOLD_RANGE,
+    BadInput,
+    Settings,
+    schema_for,
+    validate_handover_threshold,
+    validate_slug,
+)
 from deploy.sqlsteps import create_tenant, migrate_tenant, owner_prefix, tenant_version
 from ops_cli.common import DEFAULT, InventoryOpt, JsonOpt, console, err, refuse_destructive, target
 from ops_cli.target import Target
@@ -52,13 +60,15 @@ def exists(t: Target, slug: str) -> bool:
     return bool(t.query_json(f"SELECT to_jsonb(EXISTS (SELECT 1 FROM system.customers WHERE slug = {quote_literal(slug)}))"))
 
 
-def create_one(t: Target, slug: str, name: str, mode: str, handover_email: str | None) -> dict:
+def create_one(t: Target, slug: str, name: str, mode: str, handover_email: str | None,
+               handover_threshold: int = HANDOVER_THRESHOLD) -> dict:
     """Validate, then create the customer and its schema in one transaction."""
     validate_slug(slug)
     validate_customer(name, mode, handover_email)
+    threshold = validate_handover_threshold(handover_threshold)
     if exists(t, slug):
         raise BadInput(f"tenant {slug!r} already exists")
-    return t.query_json(create_tenant(t.settings, slug, name, mode, handover_email))
+    return t.query_json(create_tenant(t.settings, slug, name, mode, handover_email, threshold))
 
 
 @app.command()
@@ -67,11 +77,15 @@ def create(
     name: Annotated[str, typer.Option(help="Display name of the customer.")],
     mode: Annotated[Mode, typer.Option(help="How leads arrive.")] = Mode.email,
     handover_email: Annotated[Optional[str], typer.Option(help="Where handoffs go (email mode).")] = None,
+    handover_threshold: Annotated[int, typer.Option(
+        min=HANDOVER_THRESHOLD_RANGE[0], max=HANDOVER_THRESHOLD_RANGE[1],
+        help="When the AI hands a lead over to a person (README createCustomer handoverThreshold).",
+    )] = HANDOVER_THRESHOLD,
     inventory: InventoryOpt = DEFAULT,
 ):
     """Create a customer and its tenant schema (tables, indexes, RLS, grants, views)."""
     with target(inventory) as t:
-        made = create_one(t, slug, name, mode.value, handover_email)
+        made = create_one(t, slug, name, mode.value, handover_email, handover_threshold)
         console.print(f"created tenant [bold]{slug}[/] in schema {made['schema']} (customer {made['id']})")
 
 
@@ -105,7 +119,7 @@ def show_sql(settings: Settings, slug: str, customer_id: str) -> str:
         owner_prefix(settings)
         + f"SELECT set_config('onesift.tenant', {quote_literal(slug)}, true);\n"
         + f"SELECT jsonb_build_object('rows', jsonb_build_object({counts}), "
-        + f"'storage_bytes', system.get_customer_storage_size({quote_literal(customer_id)}));\n"
+        + f"'storage_bytes', system.get_customer_storage_size({quote_literal(customer_id)}::uuid));\n"
     )
 
 
@@ -122,7 +136,8 @@ def show(
     if as_json:
         print(json.dumps(info, indent=2))
         return
-    for key in ("slug", "name", "schema_name", "ingestion_mode", "handover_email", "is_active", "created_at", "storage_bytes"):
+    for key in ("slug", "name", "schema_name", "ingestion_mode", "handover_email", "handover_threshold",
+                "is_active", "created_at", "storage_bytes"):
         console.print(f"[bold]{key}[/]: {info.get(key)}", highlight=False)
     for tb, n in info["rows"].items():
         console.print(f"  {tb}: {n}", highlight=False)
@@ -193,7 +208,7 @@ def migrate(
 
 
 def read_import(path: Path) -> list[dict]:
-    """Rows of an onboarding CSV (slug,name,mode,handover_email), all checked before anything is created."""
+    """Rows of an onboarding CSV (slug,name,mode,handover_email[,handover_threshold]), all checked first."""
     if not path.is_file():
         raise BadInput(f"no file {path}")
     with path.open(newline="") as f:
@@ -206,12 +221,14 @@ def read_import(path: Path) -> list[dict]:
             if mode not in Mode.__members__:
                 raise BadInput(f"mode must be {' or '.join(Mode.__members__)}, not {mode!r}")
             validate_customer(row.get("name") or "", mode, row.get("handover_email") or None)
+            threshold = validate_handover_threshold(row.get("handover_threshold") or HANDOVER_THRESHOLD)
             if slug in seen:
                 raise BadInput(f"slug {slug!r} appears twice")
         except BadInput as e:
             raise BadInput(f"{path}:{n}: {e}") from None
         seen.add(slug)
         row["mode"], row["handover_email"] = mode, row.get("handover_email") or None
+        row["handover_threshold"] = threshold
     return rows
 
 
@@ -228,7 +245,7 @@ def import_tenants(t: Target, rows: list[dict], batch: int = 50, show: bool = Tr
         for i in range(0, len(todo), batch):
             chunk = todo[i:i + batch]
             sql = "".join(
-                "BEGIN;\n" + create_tenant(t.settings, r["slug"], r["name"], r["mode"], r["handover_email"]) + "COMMIT;\n"
+                "BEGIN;\n" + create_tenant(t.settings, r["slug"], r["name"], r["mode"], r["handover_email"], r["handover_threshold"]) + "COMMIT;\n"
                 for r in chunk
             )
             t.run_sql(sql, transaction=False)
@@ -238,7 +255,7 @@ def import_tenants(t: Target, rows: list[dict], batch: int = 50, show: bool = Tr
 
 @app.command("import")
 def import_(
-    csv_file: Annotated[Path, typer.Argument(help="CSV with columns slug,name,mode,handover_email.")],
+    csv_file: Annotated[Path, typer.Argument(help="CSV with columns slug,name,mode,handover_email and optionally handover_threshold.")],
     batch: Annotated[int, typer.Option(min=1, max=1000, help="Tenants per round trip.")] = 50,
     inventory: InventoryOpt = DEFAULT,
 ):

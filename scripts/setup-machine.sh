@@ -6,6 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BASE_IMAGE=${ONESIFT_BASE_IMAGE:-localhost/onesift-base:bookworm}
+# The app's side of the contract test (tests/contract): Debian's nodejs and
+# node-pg. This machine's own node comes from elsewhere and Debian's node-pg
+# cannot install beside it, so they live in an image of their own.
+NODE_IMAGE=${ONESIFT_NODE_IMAGE:-localhost/onesift-node:bookworm}
 SOCK=/run/podman/podman.sock
 PKGS=(podman runc debootstrap postgresql-client openssh-client)
 
@@ -83,6 +87,17 @@ build_base_image() {
     rm -rf "$root"
 }
 
+build_node_image() {
+    engine image inspect "$NODE_IMAGE" >/dev/null 2>&1 && return
+    log "apt-get install nodejs node-pg -> $NODE_IMAGE"
+    engine rm -f onesift-node-build >/dev/null 2>&1 || true
+    engine run --name onesift-node-build "$BASE_IMAGE" sh -c \
+        'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs node-pg' \
+        >/var/log/onesift-node-image.log 2>&1
+    engine commit --change 'CMD ["node"]' onesift-node-build "$NODE_IMAGE" >/dev/null
+    engine rm onesift-node-build >/dev/null
+}
+
 make_venv() {
     [ -x .venv/bin/python ] || python3 -m venv .venv
     .venv/bin/pip install -q --upgrade pip >/dev/null 2>&1 || true
@@ -94,5 +109,6 @@ install_packages
 configure_podman
 start_podman_service
 build_base_image
+build_node_image
 make_venv
 log "ready"

@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 from deploy import secrets
 from deploy.operations.pg import password_matches, scram_verifier
 from deploy.render import access, quote_ident, quote_literal, render
-from deploy.settings import BadInput, Settings, schema_for, validate_slug
+from deploy.settings import BadInput, Settings, schema_for, validate_handover_threshold, validate_slug
 from deploy.sqlsteps import create_tenant, functions, grants, migrations, tenant_ddl, views_ddl
 
 S = Settings()
@@ -221,3 +221,19 @@ def test_audit_lists_each_kind_of_drift():
     assert f"missing policy: tenant_isolation on tenant_ab.{TABLES[2]}" in diffs
     assert any(d.startswith("role onesift_app has") for d in diffs)
     assert len(diffs) == 6
+
+
+def test_create_tenant_sql_sets_the_threshold_and_lets_the_database_name_the_schema():
+    sql = create_tenant(S, "ab", "A B", "api", None, 7)
+    assert "handover_threshold)" in sql and ", 7)" in sql
+    assert "schema_name" not in sql  # generated from the slug (migration 0003)
+
+
+@pytest.mark.parametrize("value", ["0", "101", "x", "", "3.5", -1])
+def test_handover_threshold_outside_1_to_100_is_refused(value):
+    with pytest.raises(BadInput, match="handover threshold"):
+        validate_handover_threshold(value)
+
+
+def test_handover_threshold_accepts_whole_numbers_in_range():
+    assert [validate_handover_threshold(v) for v in ("1", " 42 ", 100)] == [1, 42, 100]

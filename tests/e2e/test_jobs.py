@@ -22,7 +22,7 @@ def add_lead_with_messages(dev, slug, ages_days):
         for age in ages_days:
             conn.execute(
                 "INSERT INTO messages (conversation_id, sender, body, created_at) "
-                "VALUES (%s, 'lead', 'hi', now() - make_interval(days => %s))", [conv, age])
+                "VALUES (%s, 'customer', 'hi', now() - make_interval(days => %s))", [conv, age])
 
 
 def message_ages(dev, slug):

@@ -119,9 +119,10 @@ def test_api_key_lifecycle(dev, slug):
         key = out.stdout.strip().splitlines()[-1]
         assert key.startswith("osk_") and len(key) == 44
         with dev.connect("app") as conn:
-            row = conn.execute("SELECT slug, schema_name, key_id FROM system.validate_api_key(%s)", [key]).fetchone()
-            assert row[:2] == (slug, f"tenant_{slug}")
-            assert conn.execute("SELECT * FROM system.validate_api_key(%s)", [key + "x"]).fetchone() is None
+            row = conn.execute("SELECT slug, schema_name, key_id, is_valid FROM system.validate_api_key(%s)", [key]).fetchone()
+            assert row[:2] == (slug, f"tenant_{slug}") and row[3] is True
+            invalid = conn.execute("SELECT * FROM system.validate_api_key(%s)", [key + "x"]).fetchall()
+            assert invalid == [(False, None, None, None, None)]
             conn.commit()
         with dev.connect("owner") as conn:
             stored = conn.execute("SELECT key_hash, last_used_at FROM system.api_keys WHERE id = %s", [row[2]]).fetchone()
@@ -131,7 +132,7 @@ def test_api_key_lifecycle(dev, slug):
                                 [key, key]).fetchone()[0] == 0
         assert dev.ops("apikey", "revoke", str(row[2])).returncode == 0
         with dev.connect("app") as conn:
-            assert conn.execute("SELECT * FROM system.validate_api_key(%s)", [key]).fetchone() is None
+            assert conn.execute("SELECT is_valid, customer_id FROM system.validate_api_key(%s)", [key]).fetchall() == [(False, None)]
         listed = dev.ops("apikey", "list", slug, "--json")
         assert key not in listed.stdout and key[:12] in listed.stdout
     finally:

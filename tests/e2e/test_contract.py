@@ -12,9 +12,9 @@ import subprocess
 
 import pytest
 
-from deploy.render import ROOT, access, render
+from deploy.render import ROOT, render
 from deploy.settings import Settings
-from deploy.sqlsteps import migrations, tenant_migration, views_ddl
+from deploy.sqlsteps import context, migrations, owner_prefix, tenant_migration, tenant_names, views_ddl
 
 NODE_IMAGE = os.environ.get("ONESIFT_NODE_IMAGE", "localhost/onesift-node:bookworm")
 S = Settings()
@@ -63,17 +63,15 @@ def psql(dev, sql: str, db: str = SCRATCH, check: bool = True, single: bool = Tr
 
 
 def as_owner(sql: str) -> str:
-    return f"SET LOCAL ROLE {S.roles.owner};\n{sql}"
+    return owner_prefix(S) + sql
 
 
 def old_tenant(slug: str, version: int) -> str:
     """A tenant schema as create_customer_schema made it before 0003, at version 1 or 3."""
-    names = {"schema": f"tenant_{slug}", "slug": slug}
-    ctx = {**S.context(), **names, "access": access()}
     parts = [
         f"INSERT INTO system.customers (slug, name, schema_name, ingestion_mode, schema_version) "
         f"VALUES ('{slug}', 'Old {slug}', 'tenant_{slug}', 'api', {version});\n",
-        render("sql/tenant.sql.j2", **ctx),
+        render("sql/tenant.sql.j2", **context(S), **tenant_names(slug)),
     ]
     if version >= 2:
         parts.append(OLD_V2.format(s=f'"tenant_{slug}"'))

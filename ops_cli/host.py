@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from deploy.settings import BadInput
-from ops_cli.common import console, fail
+from ops_cli.common import console, err, fail
 from ops_cli.target import docker_env
 
 app = typer.Typer(help="Local container hosts: up, down, status.", no_args_is_help=True)
@@ -77,15 +77,44 @@ SSHD = (
 )
 
 
+def answers(c) -> bool:
+    """Whether a container runs and takes commands. The engine's word alone is
+    not enough: when every process on the machine is killed (a sandbox stop,
+    the OOM killer taking the engine's monitors), podman keeps saying
+    "running" while exec fails with "cannot exec in a stopped container"."""
+    import docker
+
+    try:
+        if c.status != "running":
+            c.start()
+        return c.exec_run("true").exit_code == 0
+    except docker.errors.APIError:
+        return False
+
+
+def discard(c) -> None:
+    """Remove a container the engine can no longer run. From the stale
+    "running" state podman's first forced remove fails; a stop moves it to
+    "stopping", from which the remove works (podman 4.3, measured)."""
+    import docker
+
+    try:
+        c.stop(timeout=1)
+    except docker.errors.APIError:
+        pass
+    c.remove(force=True)
+
+
 def run_container(h: LocalHost):
     import docker
 
     dc = client()
     try:
         c = dc.containers.get(h.container)
-        if c.status != "running":
-            c.start()
-        return c
+        if answers(c):
+            return c
+        err.print(f"{h.container}: the engine lost this container's processes; making it anew", markup=False)
+        discard(c)
     except docker.errors.NotFound:
         pass
     try:

@@ -110,3 +110,28 @@ def test_secrets_stay_out_of_output_and_logs(dev):
     # Nor in the repository.
     tracked = subprocess.run(["git", "grep", "-l", "-F", dev.passwords["app"]], cwd=ROOT, capture_output=True)
     assert tracked.returncode == 1
+
+
+def test_container_whose_processes_were_killed_comes_back():
+    """A machine that kills every process (a sandbox stop, an OOM kill of the
+    engine's monitors) leaves podman saying "running" while exec fails. CI
+    failed this way: every e2e test errored after 72 s."""
+    from ops_cli.host import LocalHost, client, run_container
+
+    dc = client()
+    name = "onesift-stale-test"
+    try:
+        dc.containers.get(name).remove(force=True)
+    except Exception:
+        pass
+    h = LocalHost("dev", name, "inventories/dev.py", {})
+    c = run_container(h)
+    pids = subprocess.run(["podman", "inspect", "-f", "{{.State.ConmonPid}} {{.State.Pid}}", name],
+                          check=True, capture_output=True, text=True).stdout.split()
+    subprocess.run(["kill", "-9", *pids], check=True)
+    time.sleep(0.5)
+    try:
+        c = run_container(h)
+        assert c.exec_run("true").exit_code == 0
+    finally:
+        dc.containers.get(name).remove(force=True)

@@ -122,7 +122,7 @@ def rls_tables(owner, slug: str, rows: int) -> str:
     """Fill one tenant's leads, and a copy without RLS (same columns, indexes, order), both vacuumed; the schema."""
     schema = quote_ident(schema_for(slug))
     with owner.transaction():
-        owner.execute("SELECT set_config('onesift.tenant', %s, true)", [slug])
+        owner.execute("SELECT system.act_as_tenant(%s)", [slug])
         owner.execute(
             f"INSERT INTO {schema}.leads (email, status, created_at) "
             "SELECT 'l' || g || '@example.com', (ARRAY['new','processing','qualified','handed_off'])[1 + mod(g, 4)]::system.lead_status, "

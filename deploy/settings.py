@@ -21,6 +21,8 @@ RESERVED_SLUGS = frozenset(
 )
 TENANT_PREFIX = "tenant_"
 TENANT_SETTING = "onesift.tenant"
+# Its proof, from system.tenant_pass(): the policies admit the tenant only with it.
+TENANT_PROOF_SETTING = "onesift.tenant_proof"
 # customers.handover_threshold: its default and CHECK range (sql/migrations/0003).
 HANDOVER_THRESHOLD = 3
 HANDOVER_THRESHOLD_RANGE = (1, 100)
@@ -102,6 +104,7 @@ class Settings:
             "roles": self.roles,
             "tenant_prefix": TENANT_PREFIX,
             "tenant_setting": TENANT_SETTING,
+            "tenant_proof_setting": TENANT_PROOF_SETTING,
             "slug_pattern": SLUG_PATTERN,
             "reserved_slugs": sorted(RESERVED_SLUGS),
         }

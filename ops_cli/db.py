@@ -70,7 +70,7 @@ def add_default_persona(t: Target, slug: str) -> None:
     schema = quote_ident(schema_for(slug))
     t.run_sql(
         owner_prefix(t.settings)
-        + f"SELECT set_config('onesift.tenant', {quote_literal(slug)}, true);\n"
+        + f"SELECT system.act_as_tenant({quote_literal(slug)});\n"
         + f"INSERT INTO {schema}.personas (name, tone, is_default) "
         + f"VALUES ({quote_literal(SEED_PERSONA['name'])}, {quote_literal(SEED_PERSONA['tone'])}, true);"
     )

@@ -117,7 +117,7 @@ def show_sql(settings: Settings, slug: str, customer_id: str) -> str:
     counts = ", ".join(f"{quote_literal(tb)}, (SELECT count(*) FROM {schema}.{quote_ident(tb)})" for tb in tables)
     return (
         owner_prefix(settings)
-        + f"SELECT set_config('onesift.tenant', {quote_literal(slug)}, true);\n"
+        + f"SELECT system.act_as_tenant({quote_literal(slug)});\n"
         + f"SELECT jsonb_build_object('rows', jsonb_build_object({counts}), "
         + f"'storage_bytes', system.get_customer_storage_size({quote_literal(customer_id)}::uuid));\n"
     )

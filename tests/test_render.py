@@ -64,10 +64,11 @@ def test_tenant_ddl_forces_rls_with_a_policy_on_every_table():
         assert f"ALTER TABLE {target} ENABLE ROW LEVEL SECURITY;" in sql
         assert f"ALTER TABLE {target} FORCE ROW LEVEL SECURITY;" in sql
         assert f'CREATE POLICY "tenant_isolation" ON {target}' in sql
-        assert f'ALTER POLICY "tenant_isolation" ON {target}' in sql  # tenant migration 0003
-    # USING and WITH CHECK, in CREATE and ALTER: always the once-per-statement form.
-    assert sql.count("(SELECT current_setting('onesift.tenant', true) = 'abc-honda')") == 4 * len(TABLES)
-    assert sql.count("current_setting(") == 4 * len(TABLES)
+        assert sql.count(f'ALTER POLICY "tenant_isolation" ON {target}') == 2  # tenant migrations 0003, 0004
+    # USING and WITH CHECK, in CREATE and both ALTERs: always the once-per-statement
+    # form, and always the proof-checking current_tenant(), never the bare setting.
+    assert sql.count("(SELECT system.current_tenant() = 'abc-honda')") == 6 * len(TABLES)
+    assert "current_setting(" not in sql
     assert 'GRANT SELECT, INSERT, UPDATE, DELETE ON "tenant_abc-honda"."personas"' in sql
     assert "BYPASSRLS" not in sql
 
@@ -185,8 +186,8 @@ def live_catalog(**changes):
         "privileges": [[p.role, p.schema, p.kind, p.object, p.privilege] for p in matrix(S, [schema])],
         "tables": [[schema, t, True, True] for t in TABLES],
         "policies": [[schema, t, "tenant_isolation", "ALL", ["public"],
-                      "( SELECT (current_setting('onesift.tenant'::text, true) = 'ab'::text))",
-                      "( SELECT (current_setting('onesift.tenant'::text, true) = 'ab'::text))"] for t in TABLES],
+                      "( SELECT (system.current_tenant() = 'ab'::text))",
+                      "( SELECT (system.current_tenant() = 'ab'::text))"] for t in TABLES],
         "tenants": [["ab", schema]],
         "default_acl_public_execute": False,
         "roles": {"onesift_app": [False, False, False, False], "onesift_auditor": [False, False, False, False]},
@@ -207,15 +208,15 @@ def test_audit_lists_each_kind_of_drift():
     from deploy.audit import differences
 
     live = live_catalog()
-    live["privileges"].append(["onesift_app", "system", "table", "customers", "DELETE"])
-    live["privileges"].remove(["onesift_app", "system", "table", "customers", "SELECT"])
+    live["privileges"].append(["onesift_app", "system", "table", "customers", "SELECT"])
+    live["privileges"].remove(["onesift_app", "system", "function", "current_tenant()", "EXECUTE"])
     live["tables"][1][3] = False
     live["policies"][0][5] = "true"
     del live["policies"][2]
     live["roles"]["onesift_app"][1] = True
     diffs = differences(S, live)
-    assert "extra privilege: onesift_app DELETE on table system.customers" in diffs
-    assert "missing privilege: onesift_app SELECT on table system.customers" in diffs
+    assert "extra privilege: onesift_app SELECT on table system.customers" in diffs
+    assert "missing privilege: onesift_app EXECUTE on function system.current_tenant()" in diffs
     assert f"row level security not forced: tenant_ab.{TABLES[1]}" in diffs
     assert f"changed policy: tenant_isolation on tenant_ab.{TABLES[0]}" in diffs
     assert f"missing policy: tenant_isolation on tenant_ab.{TABLES[2]}" in diffs

@@ -184,13 +184,16 @@ test('the README contract, from node-postgres', async (t) => {
     });
 
     await t.test('as the app: a lead with every lead_status, a message from every message_sender', async () => {
-      const { customerId } = await validateApiKey(apiCustomer.apiKey);
-      const schema = await getCustomerSchema(customerId);
+      // The app reads no other tenant's row: the key's own validation names
+      // its tenant, and current_customer() is that tenant's row alone.
+      const { rows: [key] } = await app.query(
+        'SELECT customer_id, slug FROM system.validate_api_key($1)', [apiCustomer.apiKey]);
+      const schema = await getCustomerSchema(key.customer_id);
       const seen = await inTransaction(app, async (client) => {
-        const { rows: [{ slug }] } = await client.query(
-          'SELECT slug FROM system.customers WHERE id = $1', [customerId]);
-        const { rows: [{ use_tenant: chosen }] } = await client.query('SELECT system.use_tenant($1)', [slug]);
+        const { rows: [{ use_tenant: chosen }] } = await client.query('SELECT system.use_tenant($1)', [key.slug]);
         assert.equal(chosen, schema);
+        const { rows: me } = await client.query('SELECT id, handover_threshold FROM system.current_customer()');
+        assert.deepEqual(me, [{ id: key.customer_id, handover_threshold: 7 }]);
         const lead = { rows: [] };
         for (const [i, status] of LEAD_STATUS.entries()) {
           const { rows } = await client.query(

@@ -6,6 +6,7 @@ holding every old enum value, and the handover threshold through `ops`.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import subprocess
@@ -14,7 +15,7 @@ import pytest
 
 from deploy.render import ROOT, render
 from deploy.settings import Settings
-from deploy.sqlsteps import context, migrations, owner_prefix, tenant_migration, tenant_names, views_ddl
+from deploy.sqlsteps import context, migrations, owner_prefix, tenant_migrations, tenant_names, views_ddl
 
 NODE_IMAGE = os.environ.get("ONESIFT_NODE_IMAGE", "localhost/onesift-node:bookworm")
 S = Settings()
@@ -66,17 +67,30 @@ def as_owner(sql: str) -> str:
     return owner_prefix(S) + sql
 
 
+def old_context() -> dict:
+    """The templates' variables with the policy tenants had up to v3, before the tenant proof."""
+    ctx = context(S)
+    access = copy.deepcopy(ctx["access"])
+    for p in access["tenant"]["policy"]:
+        p["using"] = p["check"] = "(SELECT current_setting('onesift.tenant', true) = {slug})"
+    return {**ctx, "access": access}
+
+
+def old_migration(version: int, slug: str) -> str:
+    return render(tenant_migrations()[version], **old_context(), **tenant_names(slug))
+
+
 def old_tenant(slug: str, version: int) -> str:
     """A tenant schema as create_customer_schema made it before 0003, at version 1 or 3."""
     parts = [
         f"INSERT INTO system.customers (slug, name, schema_name, ingestion_mode, schema_version) "
         f"VALUES ('{slug}', 'Old {slug}', 'tenant_{slug}', 'api', {version});\n",
-        render("sql/tenant.sql.j2", **context(S), **tenant_names(slug)),
+        render("sql/tenant.sql.j2", **old_context(), **tenant_names(slug)),
     ]
     if version >= 2:
         parts.append(OLD_V2.format(s=f'"tenant_{slug}"'))
     if version >= 3:
-        parts.append(tenant_migration(S, 3, slug))
+        parts.append(old_migration(3, slug))
     parts.append(views_ddl(S, slug))
     return "".join(parts)
 
@@ -150,7 +164,7 @@ def test_contract_migration_maps_every_old_value(dev, old_database):
     # same index from tenant migration 0002, which now runs on the new enum.
     index = "SELECT indexdef FROM pg_indexes WHERE indexname = 'leads_score_idx' AND schemaname = 'tenant_{}'"
     assert rows(dev, index.format("old-v1")) == []
-    psql(dev, as_owner(tenant_migration(S, 2, "old-v1") + tenant_migration(S, 3, "old-v1")))
+    psql(dev, as_owner(old_migration(2, "old-v1") + old_migration(3, "old-v1")))
     assert rows(dev, index.format("old-v1"))[0][0].replace("old-v1", "X") == \
         rows(dev, index.format("old-v3"))[0][0].replace("old-v3", "X")
     assert "'handed_off'" in rows(dev, index.format("old-v3"))[0][0]

@@ -241,7 +241,7 @@ def test_enum_filter_uses_the_index_under_rls(dev, two_tenants):
     """RLS must not cost the index: an enum equality stays an index condition (see templates/sql/leakproof.sql.j2)."""
     a, _ = two_tenants
     with dev.connect("owner") as conn:
-        conn.execute("SELECT set_config('onesift.tenant', %s, true)", [a])
+        conn.execute("SELECT system.act_as_tenant(%s)", [a])
         conn.execute(f'INSERT INTO "tenant_{a}".leads (email, status) SELECT g || \'@x.io\', \'qualified\' '
                      "FROM generate_series(1, 2000) g")
         conn.commit()
@@ -266,3 +266,67 @@ def test_policy_is_checked_once_per_statement(dev, two_tenants):
         assert conn.execute(f'SELECT count(*) FROM "tenant_{b}".leads').fetchone()[0] == 0
         conn.commit()
         assert conn.execute(f'SELECT count(*) FROM "tenant_{a}".leads').fetchone()[0] == 0
+
+
+def count(conn, slug) -> int:
+    return conn.execute(f'SELECT count(*) FROM "tenant_{slug}".leads').fetchone()[0]
+
+
+def test_a_tenant_set_outside_use_tenant_is_ignored(dev, two_tenants):
+    """Issue 8.1: only system.use_tenant, in this transaction, admits a tenant.
+    Through a transaction-mode pooler a session-level value reached other clients."""
+    a, b = two_tenants
+    with dev.connect("app", autocommit=True) as conn:
+        with conn.transaction():
+            in_tenant(conn, a)
+            conn.execute("INSERT INTO leads (email) VALUES ('mine@x.io')")
+            proof = conn.execute("SELECT current_setting('onesift.tenant_proof', true)").fetchone()[0]
+        conn.execute(f"SET onesift.tenant = '{a}'")
+        assert count(conn, a) == 0
+        conn.execute("SELECT set_config('onesift.tenant', %s, false)", [a])
+        assert count(conn, a) == 0
+        # Last transaction's proof, replayed at session level, proves nothing now.
+        conn.execute("SELECT set_config('onesift.tenant_proof', %s, false)", [proof])
+        assert count(conn, a) == 0
+        with pytest.raises(errors.InsufficientPrivilege, match="row-level security"):
+            conn.execute(f'INSERT INTO "tenant_{a}".leads (email) VALUES (\'forged@x.io\')')
+        with conn.transaction():
+            in_tenant(conn, a)
+            conn.execute(f"SET LOCAL onesift.tenant = '{b}'")
+            assert count(conn, a) == 0 and count(conn, b) == 0
+        with conn.transaction():
+            in_tenant(conn, a)
+            assert count(conn, a) == 1
+
+
+def test_an_inactive_tenant_is_out_of_reach(dev, two_tenants):
+    """Issue 8.2: setting the tenant directly once skipped use_tenant's is_active check."""
+    a, _ = two_tenants
+    with dev.connect("app") as conn:
+        in_tenant(conn, a)
+        conn.execute("INSERT INTO leads (email) VALUES ('before@x.io')")
+        conn.commit()
+    with dev.connect("owner") as conn:
+        conn.execute("UPDATE system.customers SET is_active = false WHERE slug = %s", [a])
+        conn.commit()
+    with dev.connect("app", autocommit=True) as conn:
+        with pytest.raises(errors.InvalidParameterValue, match="no active tenant"):
+            in_tenant(conn, a)
+        with conn.transaction():
+            conn.execute("SELECT set_config('onesift.tenant', %s, true)", [a])
+            assert count(conn, a) == 0
+            with pytest.raises(errors.InsufficientPrivilege):
+                conn.execute(f'INSERT INTO "tenant_{a}".leads (email) VALUES (\'late@x.io\')')
+
+
+def test_the_app_reads_only_its_current_customer(dev, two_tenants):
+    """Issue 8.3: the app role read every tenant's name, email and settings from system.customers."""
+    a, b = two_tenants
+    with dev.connect("app") as conn:
+        with pytest.raises(errors.InsufficientPrivilege):
+            conn.execute("SELECT slug FROM system.customers")
+        conn.rollback()
+        assert conn.execute("SELECT * FROM system.current_customer()").fetchall() == []
+        in_tenant(conn, a)
+        rows = conn.execute("SELECT slug, name, handover_threshold FROM system.current_customer()").fetchall()
+        assert rows == [(a, f"Test {a}", 3)]

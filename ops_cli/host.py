@@ -111,10 +111,14 @@ def run_container(h: LocalHost):
     dc = client()
     try:
         c = dc.containers.get(h.container)
-        if answers(c):
+        if not c.attrs.get("HostConfig", {}).get("Init"):
+            err.print(f"{h.container}: made without an init; making it anew", markup=False)
+            discard(c)
+        elif answers(c):
             return c
-        err.print(f"{h.container}: the engine lost this container's processes; making it anew", markup=False)
-        discard(c)
+        else:
+            err.print(f"{h.container}: the engine lost this container's processes; making it anew", markup=False)
+            discard(c)
     except docker.errors.NotFound:
         pass
     try:
@@ -127,7 +131,10 @@ def run_container(h: LocalHost):
         kwargs = {"command": ["sh", "-c", SSHD], "environment": {"AUTHORIZED_KEY": pub}}
         (state_dir() / "ssh" / "known_hosts").unlink(missing_ok=True)  # new container, new host key
     ports = {inner: (LOOPBACK, outer) for inner, outer in h.ports.items()}
-    return dc.containers.run(BASE_IMAGE, name=h.container, hostname=h.container, detach=True, ports=ports, **kwargs)
+    # init: PID 1 reaps orphans. Without it a killed postmaster stays a
+    # zombie whose pid, still in postmaster.pid, stops PostgreSQL starting again.
+    return dc.containers.run(BASE_IMAGE, name=h.container, hostname=h.container, detach=True, init=True,
+                             ports=ports, **kwargs)
 
 
 def wait_for_port(port: int, seconds: float = 30) -> None:

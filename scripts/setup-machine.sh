@@ -11,7 +11,9 @@ BASE_IMAGE=${ONESIFT_BASE_IMAGE:-localhost/onesift-base:bookworm}
 # cannot install beside it, so they live in an image of their own.
 NODE_IMAGE=${ONESIFT_NODE_IMAGE:-localhost/onesift-node:bookworm}
 SOCK=/run/podman/podman.sock
-PKGS=(podman runc debootstrap postgresql-client openssh-client)
+# catatonit: the init containers run as PID 1. pgbouncer: the transaction-mode
+# pooler the isolation tests put in front of a host.
+PKGS=(podman runc catatonit debootstrap postgresql-client openssh-client pgbouncer)
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 

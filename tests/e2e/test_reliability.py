@@ -135,3 +135,21 @@ def test_container_whose_processes_were_killed_comes_back():
         assert c.exec_run("true").exit_code == 0
     finally:
         dc.containers.get(name).remove(force=True)
+
+
+def test_postgres_starts_again_after_a_postmaster_crash(dev):
+    """Issue 8.14: with `sleep infinity` as PID 1 nothing reaps a killed
+    postmaster, and its zombie keeps the pid in postmaster.pid alive."""
+    h = dev.testinfra()
+    data = "/var/lib/postgresql/15/main"
+    pid = h.check_output(f"head -1 {data}/postmaster.pid")
+    h.run_expect([0], f"kill -9 {pid}")
+    deadline = time.monotonic() + 20
+    while h.run("pgrep -u postgres -x postgres").rc == 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(0.5)
+    assert h.check_output("ps -eo stat=,comm= | awk '$1 ~ /^Z/' | wc -l") == "0"
+    out = dev.pyinfra("deploy.py")
+    assert out.returncode == 0, out.stdout[-3000:]
+    with dev.connect("app") as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)

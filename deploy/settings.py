@@ -60,6 +60,15 @@ def schema_for(slug: str) -> str:
     return TENANT_PREFIX + validate_slug(slug)
 
 
+def whole_number(data, key: str, default: int) -> int:
+    """Inventory data ``key`` as an int (``default`` when unset or empty); BadInput if it is not one."""
+    value = data.get(key) or default
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise BadInput(f"inventory data {key} must be a whole number, not {value!r}") from None
+
+
 @dataclass(frozen=True)
 class Roles:
     owner: str = "onesift_owner"
@@ -68,6 +77,14 @@ class Roles:
 
     def by_key(self, key: str) -> str:
         return getattr(self, key)
+
+
+def roles_from(value) -> Roles:
+    """Inventory data db_roles (owner, app, auditor: role names) as Roles; BadInput if it is not that."""
+    try:
+        return Roles(**(value or {}))
+    except TypeError:
+        raise BadInput(f"inventory data db_roles must map owner, app and auditor to role names, not {value!r}") from None
 
 
 @dataclass(frozen=True)
@@ -84,15 +101,16 @@ class Settings:
 
     @classmethod
     def from_data(cls, data) -> "Settings":
+        """Settings from inventory data; BadInput naming the key when a value is unusable."""
         get = data.get
         return cls(
             db_name=get("db_name") or cls.db_name,
-            pg_version=int(get("pg_version") or cls.pg_version),
-            pg_port=int(get("pg_port") or cls.pg_port),
-            roles=Roles(**(get("db_roles") or {})),
-            retention_days=int(get("retention_days") or cls.retention_days),
+            pg_version=whole_number(data, "pg_version", cls.pg_version),
+            pg_port=whole_number(data, "pg_port", cls.pg_port),
+            roles=roles_from(get("db_roles")),
+            retention_days=whole_number(data, "retention_days", cls.retention_days),
             backup_dir=get("backup_dir") or cls.backup_dir,
-            backup_keep_days=int(get("backup_keep_days") or cls.backup_keep_days),
+            backup_keep_days=whole_number(data, "backup_keep_days", cls.backup_keep_days),
             backup_tenant_dumps=bool(get("backup_tenant_dumps")),
             production=bool(get("production")),
         )

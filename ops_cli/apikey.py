@@ -8,11 +8,12 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from deploy.render import quote_literal
 from deploy.settings import BadInput
 from deploy.sqlsteps import owner_prefix
-from ops_cli.common import DEFAULT, InventoryOpt, JsonOpt, console, err, target
+from ops_cli.common import DEFAULT, InventoryOpt, JsonOpt, console, err, literal, target
 from ops_cli.target import Target
 from ops_cli.tenant import customer
 
@@ -31,7 +32,8 @@ def create_key(t: Target, customer_id: str, name: str) -> dict:
 
 def print_key_once(slug: str, made: dict) -> None:
     # The key goes to stdout alone (for scripts); the warning to stderr.
-    err.print(f"API key for [bold]{slug}[/] (id {made['key_id']}); it is shown only this once:")
+    err.print(Text.assemble("API key for ", literal(slug, "bold"),
+                            literal(f" (id {made['key_id']}); it is shown only this once:")))
     print(made["api_key"])
 
 
@@ -66,7 +68,8 @@ def list_(
         return
     table = Table("id", "name", "prefix", "created", "last used", "revoked")
     for r in rows:
-        table.add_row(r["id"], r["name"], r["key_prefix"], r["created_at"], str(r["last_used_at"] or ""), str(r["revoked_at"] or ""))
+        cells = (r["id"], r["name"], r["key_prefix"], r["created_at"], r["last_used_at"] or "", r["revoked_at"] or "")
+        table.add_row(*map(literal, cells))
     console.print(table)
 
 
@@ -81,4 +84,4 @@ def revoke(key_id: str, inventory: InventoryOpt = DEFAULT):
         done = t.query_json(owner_prefix(t.settings) + f"SELECT to_jsonb(system.revoke_api_key({quote_literal(key_id)}));")
         if not done:
             raise BadInput(f"no active key with id {key_id}")
-        console.print(f"revoked key {key_id}")
+        console.print(literal(f"revoked key {key_id}"))

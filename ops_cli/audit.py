@@ -9,7 +9,7 @@ import typer
 
 from deploy.audit import differences, live_sql, render_csv, render_markdown
 from deploy.settings import BadInput
-from ops_cli.common import DEFAULT, InventoryOpt, console, err, fail, target
+from ops_cli.common import DEFAULT, InventoryOpt, console, err, fail, problem, target
 from ops_cli.target import Target
 
 app = typer.Typer(help="The auditor's report: grants and RLS policies.", no_args_is_help=True)
@@ -40,7 +40,7 @@ def check(inventory: InventoryOpt = DEFAULT):
         diffs = differences(t.settings, t.query_json(live_sql(t.settings)))
     if diffs:
         for d in diffs:
-            err.print(f"[red]drift[/] {d}", highlight=False)
+            problem("drift", d)
         err.print(f"{len(diffs)} differences from templates/access.toml")
         raise typer.Exit(2)
     console.print("live catalog matches templates/access.toml")

@@ -9,10 +9,11 @@ from typing import Annotated, Optional
 import typer
 from rich.progress import Progress
 from rich.table import Table
+from rich.text import Text
 
 from deploy.render import quote_literal
 from deploy.settings import BadInput, validate_slug
-from ops_cli.common import DEFAULT, InventoryOpt, console, err, refuse_destructive, target
+from ops_cli.common import DEFAULT, InventoryOpt, console, err, literal, problem, refuse_destructive, target
 from ops_cli.target import OpsError, Target
 from ops_cli.tenant import customer
 
@@ -43,11 +44,12 @@ def run_all(t: Target, tenant_dumps: bool, show: bool = True) -> str:
     run = backup(t, "start")[-1].strip()
     slugs = [s for s in backup(t, "tenants") if s.strip()] if tenant_dumps else []
     with Progress(console=err, disable=not show, transient=True) as progress:
-        task = progress.add_task(f"backup {run}", total=len(slugs) + 2)
+        # A task description is markup: names from the host go in escaped.
+        task = progress.add_task(literal(f"backup {run}").markup, total=len(slugs) + 2)
         backup(t, "whole", run)
         progress.advance(task)
         for slug in slugs:
-            progress.update(task, description=f"backup {slug}")
+            progress.update(task, description=literal(f"backup {slug}").markup)
             backup(t, "tenant", run, slug)
             progress.advance(task)
         backup(t, "finish", run)
@@ -66,7 +68,7 @@ def run(
     """Back up the whole database now (what the nightly job does)."""
     with target(inventory) as t:
         name = run_all(t, t.settings.backup_tenant_dumps if tenant_dumps is None else tenant_dumps)
-        console.print(f"backup run [bold]{name}[/] complete")
+        console.print(Text.assemble("backup run ", literal(name, "bold"), " complete"))
 
 
 @app.command("list")
@@ -80,7 +82,7 @@ def list_(inventory: InventoryOpt = DEFAULT):
         )
     table = Table("run", "state", "dumps", "bytes")
     for line in sorted(x for x in lines if x.strip()):
-        table.add_row(*line.split())
+        table.add_row(*map(literal, line.split()))
     console.print(table)
 
 
@@ -101,7 +103,7 @@ def restore(
         if tenant not in {line.strip() for line in backup(t, "tenants-in", name)}:
             raise BadInput(f"run {name} has no copy of tenant {tenant!r}")
         backup(t, "restore", name, tenant)
-        console.print(f"restored tenant [bold]{tenant}[/] from run {name}")
+        console.print(Text.assemble("restored tenant ", literal(tenant, "bold"), literal(f" from run {name}")))
 
 
 # Rows per table as the dump holds them: count the lines of each COPY block.
@@ -133,12 +135,12 @@ def verify(run: RunOpt = None, inventory: InventoryOpt = DEFAULT):
     """Restore drill: restore a run into a scratch database and compare row counts with the dump."""
     with target(inventory) as t:
         name = pick_run(t, run)
-        with console.status(f"restoring {name} into a scratch database"):
+        with console.status(literal(f"restoring {name} into a scratch database")):
             rows = verify_run(t, name)
     bad = [r for r in rows if r[1] != r[2]]
-    console.print(f"run {name}: {len(rows)} tables, {sum(r[1] for r in rows)} rows in the dump")
+    console.print(literal(f"run {name}: {len(rows)} tables, {sum(r[1] for r in rows)} rows in the dump"))
     for table, want, got in bad:
-        err.print(f"[red]mismatch[/] {table}: dump {want}, restored {got}", highlight=False)
+        problem("mismatch", f"{table}: dump {want}, restored {got}")
     if bad or not rows:
         raise typer.Exit(1)
     console.print("[green]restore drill passed[/]: every table restored with the dump's row count")

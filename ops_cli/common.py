@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 from typing import Annotated, Iterator
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from deploy.settings import BadInput
 from ops_cli.target import DEFAULT_INVENTORY, OpsError, Target
@@ -22,9 +24,37 @@ DEFAULT = DEFAULT_INVENTORY
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
+# Control characters other than newline and tab: a terminal would obey them
+# (colours, cursor moves, a retitled window), so they are shown escaped.
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def literal(value: object, style: str = "") -> Text:
+    """``value`` as text to show as it is: never read as rich markup, control characters escaped.
+
+    Names, slugs, paths and host output are text from users and databases;
+    printed as markup, ``[/]`` in a tenant name crashed ``ops tenant list``."""
+    return Text(CONTROL.sub(lambda m: repr(m.group())[1:-1], str(value)), style=style)
+
+
 def fail(message: str, code: int = 1) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    # soft_wrap: without a terminal rich wraps at 80 columns, and a refusal is one line.
+    err.print(Text.assemble(("error:", "bold red"), " ", literal(message)), soft_wrap=True)
     raise typer.Exit(code)
+
+
+def problem(label: str, detail: str) -> None:
+    """One line on stderr for one of several problems (drift, a failed tenant): a red label, then the detail as it is."""
+    err.print(Text.assemble((label, "red"), " ", literal(detail)), soft_wrap=True)
+
+
+@contextmanager
+def refusing_bad_input() -> Iterator[None]:
+    """Bad input raised inside exits 2 with its message."""
+    try:
+        yield
+    except BadInput as e:
+        fail(str(e), 2)
 
 
 @contextmanager

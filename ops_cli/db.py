@@ -10,7 +10,7 @@ from deploy.render import quote_ident, quote_literal
 from deploy.settings import schema_for
 from deploy.sqlsteps import owner_prefix
 from ops_cli.apikey import create_key, print_key_once
-from ops_cli.common import DEFAULT, InventoryOpt, console, fail, refuse_destructive, target
+from ops_cli.common import DEFAULT, InventoryOpt, console, fail, literal, refuse_destructive, target
 from ops_cli.target import Target
 from ops_cli.tenant import create_one, customer, exists
 
@@ -60,7 +60,7 @@ def reset(
     with target(inventory) as t:
         refuse_destructive(t, yes, allow_production, "reset")
         t.run_sql(f"DROP DATABASE IF EXISTS {quote_ident(t.settings.db_name)} WITH (FORCE);", "postgres", transaction=False)
-        console.print(f"dropped database {t.settings.db_name}")
+        console.print(literal(f"dropped database {t.settings.db_name}"))
         code = t.pyinfra("deploy.py")
     if code:
         fail(f"setup after reset failed (exit {code})", code)

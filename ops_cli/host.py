@@ -213,4 +213,4 @@ def status():
             state = dc.containers.get(h.container).status
         except docker.errors.NotFound:
             state = "absent"
-        console.print(f"{h.kind:4} {h.container:12} {state:8} {h.inventory}")
+        console.print(f"{h.kind:4} {h.container:12} {state:8} {h.inventory}", markup=False)

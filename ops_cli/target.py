@@ -8,16 +8,20 @@ password on the operator's machine.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import subprocess
 import sys
+from contextlib import contextmanager
 from io import StringIO
 from pathlib import Path
+from typing import Iterator
 
-from pyinfra.api import Config, State, StringCommand
+from pyinfra.api import Config, Inventory, State, StringCommand
 from pyinfra.api.connect import connect_all, disconnect_all
 from pyinfra.context import ctx_host, ctx_state
+from pyinfra_cli.exceptions import UnexpectedExternalError
 from pyinfra_cli.inventory import make_inventory
 
 from deploy.facts.postgres import psql
@@ -51,21 +55,78 @@ def inventory_path(inventory: str) -> Path:
     return path
 
 
+class WarningList(logging.Handler):
+    """Keeps the warnings logged to it, in order."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextmanager
+def held_warnings() -> Iterator[WarningList]:
+    """pyinfra's warnings kept back instead of printed: a refusal is one line, so they go into it."""
+    log, kept = logging.getLogger("pyinfra"), WarningList()
+    propagate, log.propagate = log.propagate, False
+    log.addHandler(kept)
+    try:
+        yield kept
+    finally:
+        log.removeHandler(kept)
+        log.propagate = propagate
+
+
+def load_inventory(path: Path, state: State) -> Inventory:
+    """The inventory a file defines, with exactly one host; BadInput saying why not.
+
+    An inventory is Python that pyinfra runs, so any error in running it
+    (a CSV passed by mistake is a NameError) is the file's fault: bad input."""
+    with held_warnings() as warnings:
+        try:
+            with ctx_state.use(state):
+                inv = make_inventory(str(path), cwd=str(ROOT))
+        except Exception as e:  # any: see the docstring
+            raise BadInput(f"cannot load inventory {path}: {load_error(e, path)}") from None
+    hosts = len(list(inv))
+    if hosts != 1:
+        found = f"has {hosts} hosts" if hosts else "defines no hosts"
+        why = "".join(f" ({w})" for w in warnings.messages[:1])  # e.g. why pyinfra ignored a group
+        raise BadInput(f"{path} {found}{why}; ops works on one database host")
+    for message in warnings.messages:
+        logging.getLogger("pyinfra").warning(message)
+    return inv
+
+
+def load_error(e: Exception, path: Path) -> str:
+    """What went wrong in loading the inventory at ``path`` or its group data, in one line."""
+    where = str(path)
+    if isinstance(e, UnexpectedExternalError):  # raised by the file's own code; its str() fails
+        e, where = e.exception, e.filename
+    if isinstance(e, SyntaxError):
+        what, where = f"Python syntax error at line {e.lineno}: {e.msg}", e.filename
+    elif isinstance(e, UnicodeDecodeError):
+        what = "not UTF-8 text"
+    else:
+        first_line = (str(e).splitlines() or [""])[0]
+        what = f"{type(e).__name__}: {first_line}" if first_line else type(e).__name__
+    return what if where == str(path) else f"in {where}: {what}"
+
+
 class Target:
     """One database host from an inventory file."""
 
     def __init__(self, inventory: str = DEFAULT_INVENTORY):
         os.environ.update(docker_env())
         enable_nodelay()
-        self.inventory = str(inventory_path(inventory))
+        path = inventory_path(inventory)
+        self.inventory = str(path)
         self.state = State()
-        with ctx_state.use(self.state):
-            inv = make_inventory(self.inventory, cwd=str(ROOT))
-        hosts = list(inv)
-        if len(hosts) != 1:
-            raise BadInput(f"{inventory} has {len(hosts)} hosts; ops works on one database host")
+        inv = load_inventory(path, self.state)
         self.state.init(inv, Config())
-        self.host = hosts[0]
+        self.host = list(inv)[0]
         self.settings = Settings.from_data(self.host.data)
         self.connected = False
 

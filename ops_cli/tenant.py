@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
 from pathlib import Path
 from enum import Enum
-from typing import Annotated, Optional
+from typing import Annotated, Iterator, Optional
 
 import typer
 from rich.progress import Progress
 from rich.table import Table
+from rich.text import Text
 
 from deploy.render import access, quote_ident, quote_literal
 from deploy.settings import (
@@ -24,7 +26,9 @@ from deploy.settings import (
     validate_slug,
 )
 from deploy.sqlsteps import create_tenant, migrate_tenant, owner_prefix, tenant_version
-from ops_cli.common import DEFAULT, InventoryOpt, JsonOpt, console, err, refuse_destructive, target
+from ops_cli.common import (
+    DEFAULT, InventoryOpt, JsonOpt, console, err, literal, problem, refuse_destructive, refusing_bad_input, target,
+)
 from ops_cli.target import Target
 
 app = typer.Typer(help="Tenants: one customer, one schema.", no_args_is_help=True)
@@ -43,7 +47,7 @@ def validate_customer(name: str, mode: str, handover_email: str | None) -> None:
     if handover_email is not None and not EMAIL_RE.match(handover_email):
         raise BadInput(f"invalid handover email {handover_email!r}")
     if mode == "email" and not handover_email:
-        raise BadInput("email-mode customers need --handover-email")
+        raise BadInput("email-mode customers need a handover email (--handover-email, or the CSV's handover_email)")
 
 
 def customer(t: Target, slug: str) -> dict:
@@ -86,7 +90,8 @@ def create(
     """Create a customer and its tenant schema (tables, indexes, RLS, grants, views)."""
     with target(inventory) as t:
         made = create_one(t, slug, name, mode.value, handover_email, handover_threshold)
-        console.print(f"created tenant [bold]{slug}[/] in schema {made['schema']} (customer {made['id']})")
+        console.print(Text.assemble("created tenant ", literal(slug, "bold"),
+                                    literal(f" in schema {made['schema']} (customer {made['id']})")))
 
 
 @app.command("list")
@@ -105,10 +110,19 @@ def list_(
     if as_json:
         print(json.dumps(rows, indent=2))
         return
-    table = Table("slug", "name", "schema", "mode", "active", "version", "keys")
+    console.print(tenant_table(rows))
+
+
+LIST_COLUMNS = {"slug": "slug", "name": "name", "schema": "schema_name", "mode": "ingestion_mode",
+                "active": "is_active", "version": "schema_version", "keys": "active_keys"}
+
+
+def tenant_table(rows: list[dict]) -> Table:
+    """The `ops tenant list` table; every cell literal, as names come from users."""
+    table = Table(*LIST_COLUMNS)
     for r in rows:
-        table.add_row(r["slug"], r["name"], r["schema_name"], r["ingestion_mode"], str(r["is_active"]), str(r["schema_version"]), str(r["active_keys"]))
-    console.print(table)
+        table.add_row(*(literal(r[key]) for key in LIST_COLUMNS.values()))
+    return table
 
 
 def show_sql(settings: Settings, slug: str, customer_id: str) -> str:
@@ -136,11 +150,18 @@ def show(
     if as_json:
         print(json.dumps(info, indent=2))
         return
-    for key in ("slug", "name", "schema_name", "ingestion_mode", "handover_email", "handover_threshold",
-                "is_active", "created_at", "storage_bytes"):
-        console.print(f"[bold]{key}[/]: {info.get(key)}", highlight=False)
-    for tb, n in info["rows"].items():
-        console.print(f"  {tb}: {n}", highlight=False)
+    console.print(tenant_details(info), highlight=False)
+
+
+SHOW_KEYS = ("slug", "name", "schema_name", "ingestion_mode", "handover_email", "handover_threshold",
+             "is_active", "created_at", "storage_bytes")
+
+
+def tenant_details(info: dict) -> Text:
+    """The `ops tenant show` lines: `key: value`, then `  table: rows`; values literal."""
+    lines = [Text.assemble((key, "bold"), ": ", literal(info.get(key))) for key in SHOW_KEYS]
+    lines += [literal(f"  {tb}: {n}") for tb, n in info["rows"].items()]
+    return Text("\n").join(lines)
 
 
 @app.command()
@@ -155,7 +176,7 @@ def drop(
         refuse_destructive(t, yes, allow_production, f"dropping tenant {slug!r}")
         info = customer(t, slug)
         t.run_sql(owner_prefix(t.settings) + f"SELECT system.drop_customer_schema({quote_literal(info['id'])});")
-        console.print(f"dropped tenant [bold]{slug}[/]")
+        console.print(Text.assemble("dropped tenant ", literal(slug, "bold")))
 
 
 def pending_tenants(t: Target, version: int) -> list[dict]:
@@ -200,35 +221,86 @@ def migrate(
     with target(inventory) as t:
         todo, failed = migrate_all(t, parallel)
     for slug, error in sorted(failed.items()):
-        err.print(f"[red]failed[/] {slug}: {error}", highlight=False)
+        problem("failed", f"{slug}: {error}")
     console.print(f"{todo - len(failed)} of {todo} tenants migrated to v{tenant_version()}")
     if failed:
         err.print("fix the failures and run `ops tenant migrate` again: migrated tenants are skipped")
         raise typer.Exit(1)
 
 
+# The onboarding CSV's header: these columns, in any order, and nothing else.
+IMPORT_COLUMNS = ("slug", "name", "mode", "handover_email")
+IMPORT_OPTIONAL = ("handover_threshold",)
+IMPORT_HEADER = ",".join(IMPORT_COLUMNS) + "[," + ",".join(IMPORT_OPTIONAL) + "]"
+
+
+def csv_text(path: Path) -> str:
+    """The CSV's text: UTF-8, with or without the byte order mark Excel's "CSV UTF-8" puts first."""
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise BadInput(f"cannot read {path}: {e.strerror}") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise BadInput(f"{path}:{line}: not UTF-8 (byte 0x{data[e.start]:02x}); save the CSV as UTF-8") from None
+
+
+def header_problems(header: list[str]) -> list[str]:
+    """What is wrong with an import CSV's header; empty when nothing is."""
+    missing = [c for c in IMPORT_COLUMNS if c not in header]
+    unknown = [c for c in header if c not in IMPORT_COLUMNS + IMPORT_OPTIONAL]
+    problems = [f"column {c!r} appears twice" for c in sorted({c for c in header if header.count(c) > 1})]
+    if unknown:
+        problems.insert(0, "unknown column(s) " + ", ".join(map(repr, unknown)))
+    if missing:
+        problems.insert(0, "missing column(s) " + ", ".join(map(repr, missing)))
+    return problems
+
+
+def csv_records(path: Path) -> Iterator[tuple[int, dict]]:
+    """(line number, row) for each record after a checked header; blank lines are skipped."""
+    # strict: an unclosed quote is an error, not a field running to the end of the file.
+    reader = csv.reader(io.StringIO(csv_text(path), newline=""), strict=True)
+    try:
+        header = next(reader, None)
+        if header is None:
+            raise BadInput(f"{path} is empty: expected the header {IMPORT_HEADER}")
+        if problems := header_problems(header):
+            raise BadInput(f"{path}:1: {'; '.join(problems)}; expected {IMPORT_HEADER}")
+        for record in reader:
+            if not record:
+                continue
+            if len(record) != len(header):
+                raise BadInput(f"{path}:{reader.line_num}: {len(record)} fields, the header has {len(header)}")
+            yield reader.line_num, dict(zip(header, record))
+    except csv.Error as e:
+        raise BadInput(f"{path}:{reader.line_num}: not valid CSV ({e})") from None
+
+
+def checked_row(row: dict) -> dict:
+    """One CSV row as create_tenant's values (mode email and threshold 3 when empty); BadInput if it is wrong."""
+    slug, mode, email = row["slug"], row["mode"] or "email", row["handover_email"] or None
+    validate_slug(slug)
+    if mode not in Mode.__members__:
+        raise BadInput(f"mode must be {' or '.join(Mode.__members__)}, not {mode!r}")
+    validate_customer(row["name"], mode, email)
+    threshold = validate_handover_threshold(row.get("handover_threshold") or HANDOVER_THRESHOLD)
+    return {"slug": slug, "name": row["name"], "mode": mode, "handover_email": email, "handover_threshold": threshold}
+
+
 def read_import(path: Path) -> list[dict]:
-    """Rows of an onboarding CSV (slug,name,mode,handover_email[,handover_threshold]), all checked first."""
-    if not path.is_file():
-        raise BadInput(f"no file {path}")
-    with path.open(newline="") as f:
-        rows = list(csv.DictReader(f))
-    seen = set()
-    for n, row in enumerate(rows, start=2):
+    """Rows of an onboarding CSV, every one checked before any is used; errors name the file and line."""
+    rows, first_line = [], {}
+    for line, row in csv_records(path):
         try:
-            slug, mode = row.get("slug") or "", row.get("mode") or "email"
-            validate_slug(slug)
-            if mode not in Mode.__members__:
-                raise BadInput(f"mode must be {' or '.join(Mode.__members__)}, not {mode!r}")
-            validate_customer(row.get("name") or "", mode, row.get("handover_email") or None)
-            threshold = validate_handover_threshold(row.get("handover_threshold") or HANDOVER_THRESHOLD)
-            if slug in seen:
-                raise BadInput(f"slug {slug!r} appears twice")
+            rows.append(checked_row(row))
+            if row["slug"] in first_line:
+                raise BadInput(f"slug {row['slug']!r} appears twice (also line {first_line[row['slug']]})")
         except BadInput as e:
-            raise BadInput(f"{path}:{n}: {e}") from None
-        seen.add(slug)
-        row["mode"], row["handover_email"] = mode, row.get("handover_email") or None
-        row["handover_threshold"] = threshold
+            raise BadInput(f"{path}:{line}: {e}") from None
+        first_line[row["slug"]] = line
     return rows
 
 
@@ -260,7 +332,8 @@ def import_(
     inventory: InventoryOpt = DEFAULT,
 ):
     """Onboard many tenants from a CSV. Every row is checked first; existing slugs are skipped, so a re-run resumes."""
+    with refusing_bad_input():
+        rows = read_import(csv_file)  # before the inventory: a bad file never reaches a host
     with target(inventory) as t:
-        rows = read_import(csv_file)
         made = import_tenants(t, rows, batch)
         console.print(f"created {made} tenants; {len(rows) - made} existed already")

@@ -20,6 +20,7 @@ from pyinfra.api.connect import connect_all, disconnect_all
 from pyinfra.context import ctx_host, ctx_state
 from pyinfra_cli.inventory import make_inventory
 
+from deploy.containers import container_problem, docker_hosts, refuse_unmanaged_containers
 from deploy.facts.postgres import psql
 from deploy.operations.pg import WORK_DIR, feed_file
 from deploy.render import ROOT
@@ -51,12 +52,23 @@ def inventory_path(inventory: str) -> Path:
     return path
 
 
+def refuse_missing_containers(inv, inventory: str) -> None:
+    """BadInput (exit 2) for a container host that is missing or stopped, before
+    pyinfra's connector would create or start it (see deploy/containers.py);
+    the connector's own guard stays as the backstop."""
+    for docker_cmd, name in docker_hosts(inv):
+        problem = container_problem(docker_cmd, name)
+        if problem:
+            raise BadInput(f"{inventory}: {problem}")
+
+
 class Target:
     """One database host from an inventory file."""
 
     def __init__(self, inventory: str = DEFAULT_INVENTORY):
         os.environ.update(docker_env())
         enable_nodelay()
+        refuse_unmanaged_containers()
         self.inventory = str(inventory_path(inventory))
         self.state = State()
         with ctx_state.use(self.state):
@@ -64,6 +76,7 @@ class Target:
         hosts = list(inv)
         if len(hosts) != 1:
             raise BadInput(f"{inventory} has {len(hosts)} hosts; ops works on one database host")
+        refuse_missing_containers(inv, inventory)
         self.state.init(inv, Config())
         self.host = hosts[0]
         self.settings = Settings.from_data(self.host.data)

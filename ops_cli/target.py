@@ -24,6 +24,7 @@ from pyinfra.context import ctx_host, ctx_state
 from pyinfra_cli.exceptions import UnexpectedExternalError
 from pyinfra_cli.inventory import make_inventory
 
+from deploy.containers import container_problem, docker_hosts, refuse_unmanaged_containers
 from deploy.facts.postgres import psql
 from deploy.operations.pg import WORK_DIR, feed_file
 from deploy.render import ROOT
@@ -115,12 +116,23 @@ def load_error(e: Exception, path: Path) -> str:
     return what if where == str(path) else f"in {where}: {what}"
 
 
+def refuse_missing_containers(inv, inventory: str) -> None:
+    """BadInput (exit 2) for a container host that is missing or stopped, before
+    pyinfra's connector would create or start it (see deploy/containers.py);
+    the connector's own guard stays as the backstop."""
+    for docker_cmd, name in docker_hosts(inv):
+        problem = container_problem(docker_cmd, name)
+        if problem:
+            raise BadInput(f"{inventory}: {problem}")
+
+
 class Target:
     """One database host from an inventory file."""
 
     def __init__(self, inventory: str = DEFAULT_INVENTORY):
         os.environ.update(docker_env())
         enable_nodelay()
+        refuse_unmanaged_containers()
         path = inventory_path(inventory)
         self.inventory = str(path)
         self.state = State()
@@ -128,6 +140,7 @@ class Target:
         self.state.init(inv, Config())
         self.host = list(inv)[0]
         self.settings = Settings.from_data(self.host.data)
+        refuse_missing_containers(inv, inventory)
         self.connected = False
 
     @property

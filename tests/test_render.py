@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from deploy import secrets
-from deploy.operations.pg import password_matches, scram_verifier
+from deploy.operations.pg import password_matches, scram_verifier, verifier_hmac
 from deploy.render import access, quote_ident, quote_literal, render
 from deploy.settings import BadInput, Settings, schema_for, validate_handover_threshold, validate_slug
 from deploy.sqlsteps import create_tenant, functions, grants, migrations, tenant_ddl, views_ddl
@@ -140,13 +140,13 @@ def test_scram_verifier_round_trip():
     salt = b"\x01" * 16
     v = scram_verifier("pencil", salt, 4096)
     assert re.fullmatch(r"SCRAM-SHA-256\$4096:[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+", v)
-    import base64, hashlib
+    import base64
 
-    fp = {"iterations": 4096, "salt": base64.b64encode(salt).decode(),
-          "keys_sha256": hashlib.sha256(v.split("$", 2)[2].encode()).hexdigest()}
-    assert password_matches("pencil", fp)
-    assert not password_matches("pencil2", fp)
-    assert not password_matches("pencil", None)
+    key = b"k" * 32
+    fp = {"iterations": 4096, "salt": base64.b64encode(salt).decode(), "verifier_hmac": verifier_hmac(v, key)}
+    assert password_matches("pencil", fp, key)
+    assert not password_matches("pencil2", fp, key)
+    assert not password_matches("pencil", None, key)
 
 
 def test_secrets_generated_once_into_a_private_file(tmp_path, monkeypatch):

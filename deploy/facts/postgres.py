@@ -27,13 +27,16 @@ def psql(database: str, port: int | str, *options: str) -> str:
     return " ".join(bits)
 
 
-def guarded_query(query: str, database: str, port: int | str, needs_table: str | None = None) -> str:
+def guarded_query(
+    query: str, database: str, port: int | str, needs_table: str | None = None, stdin_first: bool = False
+) -> str:
     """
     Shell that runs ``query`` only if the server is up and ``database`` (and
     ``needs_table``) exist, in one psql process: the checks are psql ``\\if``
     blocks, not processes of their own (Debian's psql is a Perl wrapper, ~25 ms
     a start). A server that does not answer reads as no output; any other
-    failure is an error.
+    failure is an error. With ``stdin_first`` psql reads the command's stdin
+    (psql lines the caller sends with ``_stdin``) before the script.
     """
     script = [query + ";"]
     if needs_table:
@@ -44,7 +47,10 @@ def guarded_query(query: str, database: str, port: int | str, needs_table: str |
                   "\\if :onesift_ok", f"\\connect {quote_literal(database)}", *script, "\\endif"]
     run = psql("postgres", port, "-At", "-F", "'|'", "-f", "-")
     body = "\n".join(script)
-    return f"{run} <<'ONESIFT_SQL'\n{body}\nONESIFT_SQL\nrc=$?; [ $rc -eq 0 ] || pg_isready -q -p {int(port)} || exit 0; exit $rc"
+    feed = f"{run} <<'ONESIFT_SQL'\n{body}\nONESIFT_SQL\n"
+    if stdin_first:
+        feed = f"{{ cat; cat <<'ONESIFT_SQL'\n{body}\nONESIFT_SQL\n}} | {run}\n"
+    return f"{feed}rc=$?; [ $rc -eq 0 ] || pg_isready -q -p {int(port)} || exit 0; exit $rc"
 
 
 def split_rows(output) -> list[list[str]]:
@@ -56,43 +62,63 @@ class PgFact(FactBase):
     default = dict
     query = ""
     needs_table: str | None = None
+    stdin_first = False
 
     def requires_command(self, *args, **kwargs) -> str:
         return "psql"
 
     def command(self, database: str = "postgres", port: int = 5432) -> str:
-        return guarded_query(self.query, database, port, self.needs_table)
+        return guarded_query(self.query, database, port, self.needs_table, self.stdin_first)
 
 
 class PgRoleAttributes(PgFact):
     """
-    Roles with their attributes and a fingerprint of their SCRAM verifier
-    (never the verifier itself: fact output is printed with ``--debug``).
+    Roles with their attributes and, for a SCRAM password, its iteration
+    count, salt and an HMAC-SHA256 of the whole stored verifier under a key
+    the caller sends on stdin (``deploy.operations.pg.fingerprint_stdin``);
+    without that key the HMAC is None.
+
+    Fact commands and output are printed with -vv/-vvv/--debug. Iterations
+    and salt are no secret (PostgreSQL sends both to any client that starts a
+    SCRAM login as the role), but any unkeyed digest of the verifier would let
+    a reader of that output test password guesses offline, one PBKDF2 each.
+    The key is random per run and never printed, so the HMAC is useless
+    without it; the deploy, which holds the key and the wanted password, can
+    still tell whether the password must change.
 
     .. code:: python
 
         {"onesift_app": {"login": True, "superuser": False, "bypassrls": False,
                          "createdb": False, "createrole": False, "inherit": True,
                          "connection_limit": -1,
-                         "scram": {"iterations": 4096, "salt": "...", "keys_sha256": "..."}}}
+                         "scram": {"iterations": 4096, "salt": "...", "verifier_hmac": "..."}}}
     """
 
+    stdin_first = True
+    # The HMAC pads reach the server inside this query's text: keep the session's statements
+    # out of the server log (log_statement, slow-statement and error logging all print it).
+    # Without pads on stdin they default to '' and the HMAC column is NULL.
     query = (
+        "SET log_statement = 'none';\n"
+        "SET log_min_duration_statement = -1;\n"
+        "SET log_min_error_statement = 'panic';\n"
+        "\\if :{?onesift_kipad}\n\\else\n\\set onesift_kipad ''\n\\set onesift_kopad ''\n\\endif\n"
         "SELECT rolname, rolcanlogin, rolsuper, rolbypassrls, rolcreatedb, rolcreaterole, "
         "rolinherit, rolconnlimit, "
         "CASE WHEN rolpassword LIKE 'SCRAM-SHA-256$%' THEN split_part(rolpassword, '$', 2) END, "
-        "CASE WHEN rolpassword LIKE 'SCRAM-SHA-256$%' THEN "
-        "encode(sha256(convert_to(split_part(rolpassword, '$', 3), 'UTF8')), 'hex') END "
+        "CASE WHEN rolpassword LIKE 'SCRAM-SHA-256$%' AND :'onesift_kipad' <> '' THEN encode(sha256("
+        "decode(:'onesift_kopad', 'hex') || sha256(decode(:'onesift_kipad', 'hex') || convert_to(rolpassword, 'UTF8'))"
+        "), 'hex') END "
         "FROM pg_authid WHERE rolname !~ '^pg_' ORDER BY 1"
     )
 
     def process(self, output):
         roles = {}
-        for name, login, sup, bypass, cdb, crole, inherit, limit, params, keys in split_rows(output):
+        for name, login, sup, bypass, cdb, crole, inherit, limit, params, mac in split_rows(output):
             scram = None
             if params:
                 iterations, salt = params.split(":", 1)
-                scram = {"iterations": int(iterations), "salt": salt, "keys_sha256": keys}
+                scram = {"iterations": int(iterations), "salt": salt, "verifier_hmac": mac or None}
             roles[name] = {
                 "login": login == "t",
                 "superuser": sup == "t",

@@ -75,13 +75,66 @@ def scram_verifier(password: str, salt: bytes, iterations: int = 4096) -> str:
     return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
 
 
-def password_matches(password: str, scram: dict | None) -> bool:
-    """Does ``password`` hash to the verifier fingerprinted by PgRoleAttributes?"""
-    if not scram:
+# The key of PgRoleAttributes' verifier HMACs: random per run, sent only on the
+# fact's stdin, never printed, so the printed HMACs cannot test password guesses.
+_FINGERPRINT_KEY = secrets.token_bytes(32)
+
+
+def fingerprint_key() -> bytes:
+    return _FINGERPRINT_KEY
+
+
+def new_salt() -> bytes:
+    """A fresh salt for a new verifier (one place, so tests can fix it)."""
+    return secrets.token_bytes(16)
+
+
+def verifier_hmac(verifier: str, key: bytes) -> str:
+    """HMAC-SHA256 of a stored verifier, hex: what PgRoleAttributes computes on the host."""
+    return hmac.new(key, verifier.encode(), "sha256").hexdigest()
+
+
+class HiddenStdin:
+    """
+    Lines for a command's stdin that pyinfra must not print. pyinfra logs
+    ``get_fact``'s keyword arguments, ``_stdin`` included ("Loaded fact X
+    (...)", -vv and --debug); it sends an iterable's ``readlines()``.
+    """
+
+    def __init__(self, lines: list[str]):
+        self._lines = lines
+
+    def readlines(self) -> list[str]:
+        return list(self._lines)
+
+    def __iter__(self):
+        # pyinfra type-checks ``_stdin`` as str, list[str] or Iterable[str].
+        return iter(self._lines)
+
+    def __repr__(self) -> str:
+        return "<hidden stdin>"
+
+    __str__ = __repr__
+
+
+def fingerprint_stdin(key: bytes) -> HiddenStdin:
+    """
+    psql lines that give PgRoleAttributes the HMAC key as its two pads:
+    HMAC(k, m) = sha256(opad || sha256(ipad || m)), with the key zero-padded to
+    SHA-256's 64-byte block, so the host needs only ``sha256()`` (no pgcrypto).
+    """
+    block = key.ljust(64, b"\0")
+    ipad = bytes(b ^ 0x36 for b in block)
+    opad = bytes(b ^ 0x5C for b in block)
+    return HiddenStdin([f"\\set onesift_kipad {ipad.hex()}\n", f"\\set onesift_kopad {opad.hex()}\n"])
+
+
+def password_matches(password: str, scram: dict | None, key: bytes) -> bool:
+    """Does ``password``, with the stored salt and iterations, give the verifier PgRoleAttributes fingerprinted with ``key``?"""
+    if not scram or not scram.get("verifier_hmac"):
         return False
     verifier = scram_verifier(password, base64.b64decode(scram["salt"]), scram["iterations"])
-    keys = verifier.split("$", 2)[2]
-    return hashlib.sha256(keys.encode()).hexdigest() == scram["keys_sha256"]
+    return hmac.compare_digest(verifier_hmac(verifier, key), scram["verifier_hmac"])
 
 
 def feed_file(path: str, run: str) -> str:
@@ -116,8 +169,9 @@ def role(
     password are as given.
 
     + role: name of the role
-    + password: the password; compared against the stored SCRAM verifier, and
-      sent only as a new verifier, never in clear
+    + password: the password; compared with the stored SCRAM verifier through
+      a keyed HMAC (see PgRoleAttributes), and sent only as a new verifier,
+      never in clear
     + login/superuser/bypassrls/createdb/createrole/inherit: role attributes
     + connection_limit: -1 for no limit
     + port: the cluster's port
@@ -138,9 +192,10 @@ def role(
         "createdb": createdb, "createrole": createrole, "inherit": inherit,
         "connection_limit": connection_limit,
     }
-    have = read_fact(PgRoleAttributes, port=port).get(role)
+    key = fingerprint_key()
+    have = read_fact(PgRoleAttributes, port=port, _stdin=fingerprint_stdin(key)).get(role)
     attrs_ok = have is not None and all(have[k] == v for k, v in want.items())
-    password_ok = password is None or (have is not None and password_matches(password, have["scram"]))
+    password_ok = password is None or (have is not None and password_matches(password, have["scram"], key))
     if attrs_ok and password_ok:
         host.noop(f"postgres role {role} is as wanted")
         return
@@ -155,11 +210,13 @@ def role(
         f"CONNECTION LIMIT {int(connection_limit)}",
     ]
     if password is not None and not password_ok:
-        words.append("PASSWORD " + quote_literal(scram_verifier(password, secrets.token_bytes(16))))
+        words.append("PASSWORD " + quote_literal(scram_verifier(password, new_salt())))
     name = quote_ident(role)
-    # Statement logging off for this transaction: the verifier stays out of the server log.
+    # Statement logging off for this transaction: the verifier stays out of the server log
+    # (log_min_duration_statement too: prod logs statements slower than 500 ms, with their text).
     sql = (
         "SET LOCAL log_statement = 'none';\n"
+        "SET LOCAL log_min_duration_statement = -1;\n"
         "SET LOCAL log_min_error_statement = 'panic';\n"
         f"SELECT 'CREATE ROLE {name}' WHERE NOT EXISTS "
         f"(SELECT 1 FROM pg_roles WHERE rolname = {quote_literal(role)}) \\gexec\n"

@@ -12,11 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-import os
-import subprocess
-import sys
 
-import pytest
 from pyinfra.api.arguments import ConnectorArguments
 from pyinfra.api.exceptions import ArgumentTypeError
 from pyinfra.api.util import get_kwargs_str, raise_if_bad_type
@@ -90,43 +86,3 @@ def test_fact_command_reads_the_key_from_stdin_not_argv():
     assert cmd.startswith("{ cat; cat <<'ONESIFT_SQL'") and KEY.hex() not in cmd
     # Statement logging off first: the pads are in the query text the server sees.
     assert cmd.index("log_statement = 'none'") < cmd.index("pg_authid")
-
-
-LIVE = os.environ.get("ONESIFT_TEST_PG_CONTAINER")
-
-
-@pytest.mark.skipif(not LIVE, reason="set ONESIFT_TEST_PG_CONTAINER to a running container of your own")
-def test_deploy_vvv_prints_no_verifier_digest(tmp_path):
-    """
-    The whole deploy, twice, with -vvv against ONESIFT_TEST_PG_CONTAINER (a
-    running Debian container you made for this, e.g.
-    ``podman run -d --name pgtest localhost/onesift-base:bookworm sleep infinity``;
-    the first run installs PostgreSQL). Passwords are generated into tmp_path.
-    Nothing printed may be the verifier's keys or an unkeyed digest of them,
-    and the second run changes nothing.
-    """
-    from deploy.render import ROOT
-    from ops_cli.target import docker_env
-
-    (tmp_path / "group_data").symlink_to(ROOT / "inventories" / "group_data")
-    inv = tmp_path / "inv.py"
-    inv.write_text(f'live = [("@docker/{LIVE}", {{"secrets_name": "live", "generate_secrets": True}})]\n')
-    env = {**docker_env(), "ONESIFT_SECRETS_DIR": str(tmp_path / "secrets")}
-    cmd = [sys.executable, "-m", "pyinfra", "-y", "-vvv", str(inv), "deploy.py"]
-    runs = [subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=900) for _ in range(2)]
-    for out in runs:
-        assert out.returncode == 0, out.stderr[-3000:]
-    stored = subprocess.run(
-        ["podman", "exec", LIVE, "runuser", "-u", "postgres", "--", "psql", "-XAt", "-c",
-         "SELECT rolpassword FROM pg_authid WHERE rolname LIKE 'onesift%'"],
-        capture_output=True, text=True, env=env, check=True,
-    ).stdout.split()
-    assert len(stored) == 3
-    printed = "".join(out.stdout + out.stderr for out in runs)
-    for verifier in stored:
-        keys = verifier.split("$", 2)[2]
-        for secret in (*keys.split(":"), hashlib.sha256(keys.encode()).hexdigest(),
-                       hashlib.sha256(verifier.encode()).hexdigest()):
-            assert secret not in printed
-    assert "Role onesift_app" in runs[1].stdout + runs[1].stderr
-    assert "postgres role onesift_app is as wanted" in runs[1].stdout + runs[1].stderr

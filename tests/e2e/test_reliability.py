@@ -54,8 +54,8 @@ def test_hostile_api_keys_match_nothing(dev):
             conn.rollback()
 
         check()
-        before = conn.execute("SELECT count(*) FROM system.customers").fetchone()[0]
     with dev.connect("owner") as conn:
+        before = conn.execute("SELECT count(*) FROM system.customers").fetchone()[0]
         used = conn.execute("SELECT count(*) FROM system.api_keys WHERE last_used_at > now() - interval '1 minute'").fetchone()[0]
     assert used == 0 and before >= 2
 
@@ -153,3 +153,28 @@ def test_postgres_starts_again_after_a_postmaster_crash(dev):
     assert out.returncode == 0, out.stdout[-3000:]
     with dev.connect("app") as conn:
         assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_vvv_prints_no_verifier_material(dev):
+    """Issue 8.7: -vvv printed each role's SCRAM salt, iterations and a plain
+    digest of its keys, enough to test password guesses offline."""
+    import hashlib
+
+    out = run_vvv(dev)
+    assert out.returncode == 0, out.stderr[-3000:]
+    printed = out.stdout + out.stderr
+    assert "Loaded fact postgres.PgRoleAttributes" in printed or "PgRoleAttributes" in printed
+    stored = dev.testinfra().check_output(
+        "runuser -u postgres -- psql -XAt -c \"SELECT rolpassword FROM pg_authid WHERE rolname LIKE 'onesift%'\"").split()
+    assert len(stored) == 3
+    for verifier in stored:
+        keys = verifier.split("$", 2)[2]
+        for secret in (*keys.split(":"), hashlib.sha256(keys.encode()).hexdigest(),
+                       hashlib.sha256(verifier.encode()).hexdigest()):
+            assert secret not in printed
+    assert "postgres role onesift_app is as wanted" in printed
+
+
+def run_vvv(dev) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pyinfra", "-y", "-vvv", dev.inventory, "deploy.py"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)

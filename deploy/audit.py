@@ -120,7 +120,12 @@ SELECT jsonb_build_object(
               FROM pg_roles WHERE rolname IN (SELECT r FROM roles)),
     'enum_eq_leakproof', (SELECT bool_and(proleakproof) FROM pg_proc WHERE oid IN ({leakproof})),
     'owned_by_runtime', (SELECT count(*) FROM pg_class c JOIN pg_roles o ON o.oid = c.relowner
-                         WHERE o.rolname IN (SELECT r FROM roles))
+                         WHERE o.rolname IN (SELECT r FROM roles)),
+    'audit_log_owner', (SELECT relowner::regrole::text FROM pg_class WHERE oid = to_regclass('audit.log')),
+    'audit_log_writers', (SELECT coalesce(jsonb_agg(DISTINCT r ORDER BY r), '[]')
+        FROM (VALUES ({quote_literal(settings.roles.owner)}), {roles}) w(r),
+             unnest(ARRAY['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) priv
+        WHERE to_regclass('audit.log') IS NOT NULL AND has_table_privilege(r, 'audit.log', priv))
 );
 """
 
@@ -147,6 +152,17 @@ def differences(settings: Settings, live: dict) -> list[str]:
         diffs.append("enum_eq/enum_ne are not LEAKPROOF: enum filters cannot use indexes under RLS")
     if live["owned_by_runtime"]:
         diffs.append(f"runtime roles own {live['owned_by_runtime']} relations")
+    diffs += audit_trail_differences(settings, live)
+    return diffs
+
+
+def audit_trail_differences(settings: Settings, live: dict) -> list[str]:
+    """The audit trail is append-only only while its own role owns it and no login role may change it."""
+    diffs = []
+    owner = live.get("audit_log_owner")
+    if owner != settings.roles.audit_owner:
+        diffs.append(f"audit.log is owned by {owner or 'nobody (missing)'}, not {settings.roles.audit_owner}")
+    diffs += [f"{r} may change audit.log directly" for r in live.get("audit_log_writers") or []]
     return diffs
 
 

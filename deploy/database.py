@@ -8,7 +8,7 @@ from pyinfra.api import deploy
 from deploy import secrets
 from deploy.operations import pg
 from deploy.settings import Settings
-from deploy.sqlsteps import EXTENSIONS, LEAKPROOF_FUNCTIONS, schema_steps
+from deploy.sqlsteps import EXTENSIONS, LEAKPROOF_FUNCTIONS, schema_steps, superuser_steps
 
 ROLE_ATTRIBUTES = {
     # The owner runs migrations and owns every object; RLS is forced on it too.
@@ -16,6 +16,8 @@ ROLE_ATTRIBUTES = {
     # The runtime role: no BYPASSRLS, owns nothing, capped connections.
     "app": {"login": True, "connection_limit": 200},
     "auditor": {"login": True, "connection_limit": 5},
+    # Owns the audit trail; nobody logs in as it (templates/sql/audit_owner.sql.j2).
+    "audit_owner": {"login": False},
 }
 
 
@@ -29,7 +31,7 @@ def bootstrap():
     pw = passwords()
     for key, attrs in ROLE_ATTRIBUTES.items():
         role = settings.roles.by_key(key)
-        pg.role(name=f"Role {role}", role=role, password=pw[key], port=settings.pg_port, **attrs)
+        pg.role(name=f"Role {role}", role=role, password=pw.get(key), port=settings.pg_port, **attrs)
     pg.database(
         name=f"Database {settings.db_name}",
         database=settings.db_name,
@@ -51,6 +53,15 @@ def migrate():
             database=settings.db_name,
             repeatable=step.repeatable,
             run_as=settings.roles.owner,
+            port=settings.pg_port,
+        )
+    for step in superuser_steps(settings):
+        pg.script(
+            name=f"Apply {step.name}",
+            step=step.name,
+            sql=step.sql,
+            database=settings.db_name,
+            repeatable=True,
             port=settings.pg_port,
         )
     pg.leakproof(

@@ -8,7 +8,7 @@ from pyinfra.operations import files
 
 from deploy.operations import jobs
 from deploy.render import TEMPLATES
-from deploy.settings import TENANT_PREFIX, Settings
+from deploy.settings import TENANT_PREFIX, TENANT_VERSION_MARK, Settings
 
 
 @deploy("OneSift scheduled jobs")
@@ -23,6 +23,7 @@ def install():
         dest="/usr/local/sbin/onesift-backup",
         mode="750",
         backup_dir=s.backup_dir, keep_days=s.backup_keep_days, tenant_prefix=TENANT_PREFIX,
+        tenant_version_mark=TENANT_VERSION_MARK,
         tenant_dumps=s.backup_tenant_dumps, **common,
     )
     files.template(

@@ -23,6 +23,9 @@ TENANT_PREFIX = "tenant_"
 TENANT_SETTING = "onesift.tenant"
 # Its proof, from system.tenant_pass(): the policies admit the tenant only with it.
 TENANT_PROOF_SETTING = "onesift.tenant_proof"
+# Each tenant schema's comment names its version, so the version travels with
+# the schema into backups and comes back with a restore (issue 8.13).
+TENANT_VERSION_MARK = "OneSift tenant schema v"
 # customers.handover_threshold: its default and CHECK range (sql/migrations/0003).
 HANDOVER_THRESHOLD = 3
 HANDOVER_THRESHOLD_RANGE = (1, 100)
@@ -74,6 +77,8 @@ class Roles:
     owner: str = "onesift_owner"
     app: str = "onesift_app"
     auditor: str = "onesift_auditor"
+    # Owns the audit trail (schema audit); NOLOGIN, and no role is its member.
+    audit_owner: str = "onesift_audit_owner"
 
     def by_key(self, key: str) -> str:
         return getattr(self, key)
@@ -123,6 +128,7 @@ class Settings:
             "tenant_prefix": TENANT_PREFIX,
             "tenant_setting": TENANT_SETTING,
             "tenant_proof_setting": TENANT_PROOF_SETTING,
+            "tenant_version_mark": TENANT_VERSION_MARK,
             "slug_pattern": SLUG_PATTERN,
             "reserved_slugs": sorted(RESERVED_SLUGS),
         }

@@ -10,12 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from deploy.render import SQL_DIR, Raw, access, render
-from deploy.settings import HANDOVER_THRESHOLD, Settings, schema_for, validate_slug
+from deploy.settings import HANDOVER_THRESHOLD, TENANT_VERSION_MARK, Settings, schema_for, validate_slug
 
 # templates/sql/tenant.sql.j2 builds tenant schema version 1; each file in
 # sql/tenant_migrations (NNNN_name.sql.j2, NNNN >= 2) moves it one version on.
 # New tenants get all of them at once; `ops tenant migrate` brings old ones up.
-EXTENSIONS = ("uuid-ossp", "pgcrypto")
+# pg_stat_statements: slow statements counted with their constants replaced,
+# in place of a log that would carry API keys (templates/sql/role_settings.sql.j2).
+EXTENSIONS = ("uuid-ossp", "pgcrypto", "pg_stat_statements")
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,21 @@ def grants(settings: Settings) -> Step:
 LEAKPROOF_FUNCTIONS = ("pg_catalog.enum_eq(anyenum, anyenum)", "pg_catalog.enum_ne(anyenum, anyenum)")
 
 
+def role_settings(settings: Settings) -> Step:
+    """Per-role server settings; applied as the superuser, not the owner."""
+    return Step("repeatable:role_settings", render("sql/role_settings.sql.j2", **context(settings)), repeatable=True)
+
+
+def audit_owner(settings: Settings) -> Step:
+    """The audit trail handed to its own role; applied as the superuser."""
+    return Step("repeatable:audit_owner", render("sql/audit_owner.sql.j2", **context(settings)), repeatable=True)
+
+
+def superuser_steps(settings: Settings) -> list[Step]:
+    """What the deploy applies as the superuser, after the owner's schema steps."""
+    return [role_settings(settings), audit_owner(settings)]
+
+
 def schema_steps(settings: Settings) -> list[Step]:
     """Everything `ops db migrate` and the deploy apply inside the database, in order."""
     return [*migrations(settings), functions(settings), grants(settings)]
@@ -131,21 +148,25 @@ def create_tenant(settings: Settings, slug: str, name: str, mode: str, handover_
 
 def migrate_tenant(settings: Settings, slug: str, customer_id: str, from_version: int) -> str:
     """One tenant's pending migrations, its version bumps and log rows: run as one transaction."""
-    from deploy.render import quote_literal as lit
+    from deploy.render import quote_ident, quote_literal as lit
 
     cid = lit(customer_id)
     parts = [
         owner_prefix(settings),
-        # Another migrate run got here first: stop rather than apply twice.
-        "DO $guard$ BEGIN PERFORM 1 FROM system.customers "
-        f"WHERE id = {cid} AND schema_version = {int(from_version)} FOR UPDATE; "
-        f"IF NOT FOUND THEN RAISE EXCEPTION 'tenant % is not at version %', {lit(slug)}, {int(from_version)}; "
-        "END IF; END $guard$;\n",
+        # Two migrate runs at once (issue 8.12): the row lock makes the second
+        # wait for the first's transaction on this tenant, and then it finds
+        # the version moved on and applies nothing, rather than failing.
+        f"SELECT schema_version = {int(from_version)} AS pending FROM system.customers "
+        f"WHERE id = {cid} FOR UPDATE \\gset\n",
+        "\\if :pending\n",
     ]
     for v in range(from_version + 1, tenant_version() + 1):
         parts += [
             tenant_migration(settings, v, slug),
+            f"COMMENT ON SCHEMA {quote_ident(schema_for(slug))} IS {lit(TENANT_VERSION_MARK + str(v))};\n",
             f"UPDATE system.customers SET schema_version = {v}, updated_at = now() WHERE id = {cid};\n",
             f"INSERT INTO system.tenant_migration_log (customer_id, version, status) VALUES ({cid}, {v}, 'applied');\n",
         ]
-    return "".join(parts)
+    parts.append(f"SELECT audit.write('tenant.migrated', {cid}, "
+                 f"jsonb_build_object('from', {int(from_version)}, 'to', {tenant_version()}));\n")
+    return "".join(parts) + "\\endif\n"

@@ -62,6 +62,8 @@ def reset(
         t.run_sql(f"DROP DATABASE IF EXISTS {quote_ident(t.settings.db_name)} WITH (FORCE);", "postgres", transaction=False)
         console.print(literal(f"dropped database {t.settings.db_name}"))
         code = t.pyinfra("deploy.py")
+        if not code:  # the old trail went with the database: the new one starts with who reset it
+            t.run_sql("SELECT audit.write('database.reset');")
     if code:
         fail(f"setup after reset failed (exit {code})", code)
 

@@ -20,11 +20,18 @@ def main(
         Optional[str],
         typer.Option("--inventory", "-i", help="Inventory for every sub-command (default inventories/dev.py)."),
     ] = None,
+    actor: Annotated[
+        Optional[str],
+        typer.Option("--actor", envvar="ONESIFT_ACTOR",
+                     help="Who is acting, for the audit trail (default: OS user@machine)."),
+    ] = None,
 ):
     """Operate the OneSift multi-tenant PostgreSQL database on any inventory."""
     # Sub-commands read their own -i with this as the default.
     if inventory:
         os.environ["ONESIFT_INVENTORY"] = inventory
+    if actor:
+        os.environ["ONESIFT_ACTOR"] = actor
 
 
 app.add_typer(db.app, name="db")

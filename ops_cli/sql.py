@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from deploy.settings import BadInput
-from deploy.sqlsteps import create_tenant, functions, grants, migrations, tenant_ddl, views_ddl
+from deploy.sqlsteps import create_tenant, functions, grants, migrations, superuser_steps, tenant_ddl, views_ddl
 from ops_cli.common import DEFAULT, InventoryOpt, fail
 from ops_cli.target import Target
 
@@ -18,6 +18,7 @@ def step_sql(t: Target, step: str, slug: str | None) -> str:
     s = t.settings
     fixed = {m.name.split(":", 1)[1]: m.sql for m in migrations(s)}
     fixed.update(functions=functions(s).sql, grants=grants(s).sql)
+    fixed.update({step.name.split(':', 1)[1]: step.sql for step in superuser_steps(s)})
     if step in fixed:
         return fixed[step]
     if step in ("tenant", "views", "tenant-create"):
@@ -34,7 +35,7 @@ def step_sql(t: Target, step: str, slug: str | None) -> str:
 
 @app.command()
 def render(
-    step: Annotated[str, typer.Argument(help="A migration name, functions, grants, tenant, views or tenant-create.")],
+    step: Annotated[str, typer.Argument(help="A migration name, functions, grants, role_settings, audit_owner, tenant, views or tenant-create.")],
     slug: Annotated[Optional[str], typer.Option(help="Tenant slug, for the tenant steps.")] = None,
     inventory: InventoryOpt = DEFAULT,
 ):

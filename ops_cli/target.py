@@ -7,10 +7,14 @@ password on the operator's machine.
 
 from __future__ import annotations
 
+import getpass
 import json
 import logging
 import os
+import re
 import secrets
+import shlex
+import socket
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -32,6 +36,16 @@ from deploy.settings import BadInput, Settings
 from deploy.ssh import enable_nodelay
 
 DEFAULT_INVENTORY = "inventories/dev.py"
+
+
+# What an actor name may hold: it travels in PGOPTIONS, where a space would split it.
+ACTOR_CHARS = re.compile(r"[^A-Za-z0-9@._+:-]")
+
+
+def actor() -> str:
+    """Who runs ops, for the audit trail: ONESIFT_ACTOR (or --actor), else the OS user at this machine."""
+    name = os.environ.get("ONESIFT_ACTOR") or f"{getpass.getuser()}@{socket.gethostname()}"
+    return ACTOR_CHARS.sub("_", name)[:100]
 
 
 class OpsError(RuntimeError):
@@ -165,6 +179,9 @@ class Target:
     def shell(self, command: str) -> list[str]:
         """Run a shell command on the host; its stdout lines, or OpsError with its stderr."""
         self.connect()
+        # Every psql this starts, the backup job's included, names the operator
+        # to the audit trail (audit.stamp() reads onesift.actor).
+        command = f"export PGOPTIONS={shlex.quote('-c onesift.actor=' + actor())}; {command}"
         with ctx_state.use(self.state), ctx_host.use(self.host):
             ok, output = self.host.run_shell_command(StringCommand(command))
         if not ok:

@@ -192,6 +192,8 @@ def live_catalog(**changes):
         "default_acl_public_execute": False,
         "roles": {"onesift_app": [False, False, False, False], "onesift_auditor": [False, False, False, False]},
         "owned_by_runtime": 0,
+        "audit_log_owner": "onesift_audit_owner",
+        "audit_log_writers": [],
         "enum_eq_leakproof": True,
     }
     live.update(changes)
@@ -214,6 +216,8 @@ def test_audit_lists_each_kind_of_drift():
     live["policies"][0][5] = "true"
     del live["policies"][2]
     live["roles"]["onesift_app"][1] = True
+    live["audit_log_owner"] = "onesift_owner"
+    live["audit_log_writers"] = ["onesift_owner"]
     diffs = differences(S, live)
     assert "extra privilege: onesift_app SELECT on table system.customers" in diffs
     assert "missing privilege: onesift_app EXECUTE on function system.current_tenant()" in diffs
@@ -221,7 +225,9 @@ def test_audit_lists_each_kind_of_drift():
     assert f"changed policy: tenant_isolation on tenant_ab.{TABLES[0]}" in diffs
     assert f"missing policy: tenant_isolation on tenant_ab.{TABLES[2]}" in diffs
     assert any(d.startswith("role onesift_app has") for d in diffs)
-    assert len(diffs) == 6
+    assert "audit.log is owned by onesift_owner, not onesift_audit_owner" in diffs
+    assert "onesift_owner may change audit.log directly" in diffs
+    assert len(diffs) == 8
 
 
 def test_create_tenant_sql_sets_the_threshold_and_lets_the_database_name_the_schema():

@@ -2,7 +2,8 @@
 pg_version = 15
 pg_port = 5432
 db_name = "onesift"
-db_roles = {"owner": "onesift_owner", "app": "onesift_app", "auditor": "onesift_auditor"}
+db_roles = {"owner": "onesift_owner", "app": "onesift_app", "auditor": "onesift_auditor",
+            "audit_owner": "onesift_audit_owner"}
 
 listen_addresses = ["localhost"]
 pg_ssl = True

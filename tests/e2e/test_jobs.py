@@ -2,6 +2,8 @@
 
 import pytest
 
+from deploy.sqlsteps import tenant_version
+
 CLEANUP = "/usr/local/sbin/onesift-cleanup >> /var/log/onesift/cleanup.log 2>&1"
 BACKUP = "/usr/local/sbin/onesift-backup all >> /var/log/onesift/backup.log 2>&1"
 
@@ -117,6 +119,9 @@ def test_restore_one_tenant(dev, tenant, dumps):
         conn.execute("DELETE FROM leads")
     with dev.connect("owner") as conn:
         conn.execute(f'CREATE TABLE "tenant_{tenant}".made_later (id int)')
+        # As if a tenant migration ran after the backup: the restore takes the
+        # schema back to the backup's version, and the version with it (issue 8.13).
+        conn.execute("UPDATE system.customers SET schema_version = schema_version + 1 WHERE slug = %s", [tenant])
         conn.commit()
     out = dev.ops("backup", "restore", "--tenant", tenant)
     assert out.returncode == 2 and "--yes" in out.stderr
@@ -126,6 +131,8 @@ def test_restore_one_tenant(dev, tenant, dumps):
     assert lead_count(dev, "abc-honda") == seed_leads
     with dev.connect("owner") as conn:
         assert conn.execute(f"SELECT to_regclass('\"tenant_{tenant}\".made_later')").fetchone()[0] is None
+        assert conn.execute("SELECT schema_version FROM system.customers WHERE slug = %s",
+                            [tenant]).fetchone()[0] == tenant_version()
     assert dev.ops("audit", "check").returncode == 0  # grants, RLS and policies came back too
 
 

@@ -178,3 +178,34 @@ def test_vvv_prints_no_verifier_material(dev):
 def run_vvv(dev) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "pyinfra", "-y", "-vvv", dev.inventory, "deploy.py"],
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
+def test_keys_and_passwords_stay_out_of_the_server_log(dev):
+    """Issue 8.6: a failing or slow statement of the app's was logged with its
+    text and parameters, API keys and passwords included. Slow statements
+    are forced by a server-wide log_min_duration_statement = 0."""
+    h = dev.testinfra()
+    psql = "runuser -u postgres -- psql -XAtq -c"
+    log = "/var/log/postgresql/postgresql-15-main.log"
+    secrets = ["osk_inline" + "X" * 36, "osk_bound" + "Y" * 37, "osk_slow" + "Z" * 38, "pw-in-a-failed-alter"]
+    start = int(h.check_output(f"stat -c %s {log}"))
+    h.run_expect([0], f"{psql} \"ALTER SYSTEM SET log_min_duration_statement = 0\" -c \"SELECT pg_reload_conf()\"")
+    try:
+        with dev.connect("app", autocommit=True) as conn:
+            for sql, params in ((f"SELECT 1 / 0 FROM system.validate_api_key('{secrets[0]}')", None),
+                                ("SELECT 1 / 0 FROM system.validate_api_key(%s)", [secrets[1]]),
+                                (f"SELECT pg_sleep(0.05), * FROM system.validate_api_key('{secrets[2]}')", None),
+                                ("SELECT pg_sleep(0.05), * FROM system.validate_api_key(%s)", [secrets[2]]),
+                                (f"ALTER ROLE onesift_app PASSWORD '{secrets[3]}' VALID UNTIL 'never'", None)):
+                try:
+                    conn.execute(sql, params)
+                except psycopg.Error:
+                    pass
+        # The same slow statement from the owner is logged: the test can see a leak.
+        with dev.connect("owner", autocommit=True) as conn:
+            conn.execute("SELECT pg_sleep(0.05), 'owner-marker-1'")
+    finally:
+        h.run_expect([0], f"{psql} \"ALTER SYSTEM RESET log_min_duration_statement\" -c \"SELECT pg_reload_conf()\"")
+    written = h.check_output(f"tail -c +{start + 1} {log}")
+    assert "owner-marker-1" in written and "division by zero" in written, written[-2000:]
+    assert [s for s in secrets if s in written] == [], written[-3000:]

@@ -92,3 +92,31 @@ def test_migrate_moves_old_policies_to_once_per_statement(dev, slug):
         assert dev.ops("audit", "check").returncode == 0
     finally:
         dev.ops("tenant", "drop", slug, "--yes")
+
+
+def test_two_migrate_runs_at_once_both_succeed(dev, slug, tmp_path):
+    """Issue 8.12: a second `ops tenant migrate` started during the first waits
+    for each tenant it shares and skips what the first applied: no false failures."""
+    import subprocess
+
+    from tests.e2e.conftest import OPS, ROOT
+
+    slugs = [f"{slug}{i:02d}" for i in range(16)]
+    (tmp_path / "t.csv").write_text("slug,name,mode,handover_email\n" + "".join(f"{s},M {s},api,\n" for s in slugs))
+    assert dev.ops("tenant", "import", str(tmp_path / "t.csv")).returncode == 0
+    try:
+        for s in slugs:
+            make_old(dev, s)
+        runs = [subprocess.Popen([*OPS, "tenant", "migrate", "--parallel", "4", "-i", dev.inventory], cwd=ROOT,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        outs = [(r.wait(300), *r.communicate()) for r in runs]
+        assert [rc for rc, _, _ in outs] == [0, 0], outs
+        assert set(versions(dev, slugs).values()) == {tenant_version()}
+        with dev.connect("owner") as conn:
+            log = conn.execute(
+                "SELECT l.status, count(*) FROM system.tenant_migration_log l JOIN system.customers c "
+                "ON c.id = l.customer_id WHERE c.slug = ANY(%s) GROUP BY 1", [slugs]).fetchall()
+        assert dict(log) == {"applied": len(slugs) * (tenant_version() - 1)}
+    finally:
+        for s in slugs:
+            dev.ops("tenant", "drop", s, "--yes")

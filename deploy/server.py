@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pyinfra import host
 from pyinfra.api import deploy
+from pyinfra.api.exceptions import PyinfraError
 from pyinfra.facts.deb import DebPackages
 from pyinfra.operations import apt, files
 
+from deploy import tls
 from deploy.operations import pg
 from deploy.render import TEMPLATES
-from deploy.settings import Settings
+from deploy.settings import BadInput, Settings
 
 DEFAULT_SERVER_SETTINGS = {
     "max_connections": 100,
@@ -38,9 +40,36 @@ def packages(settings: Settings) -> list[str]:
     return [f"postgresql-{settings.pg_version}", "postgresql-client-common", "ssl-cert", "cron", "procps"]
 
 
+def conf_dir(settings: Settings) -> str:
+    return f"/etc/postgresql/{settings.pg_version}/main"
+
+
+def postgresql_conf(data, settings: Settings, certificate: tls.ServerCertificate | None = None) -> dict:
+    """The variables of templates/config/postgresql.conf.j2 for inventory ``data``."""
+    certificate = certificate or tls.from_data(data)
+    server = {**DEFAULT_SERVER_SETTINGS, **(data.get("pg_settings") or {})}
+    if "max_locks_per_transaction" not in (data.get("pg_settings") or {}):
+        expected = int(data.get("expected_tenants") or 1000)
+        server["max_locks_per_transaction"] = locks_per_transaction(expected, int(server["max_connections"]))
+    return {
+        "pg_version": settings.pg_version,
+        "cluster": "main",
+        "port": settings.pg_port,
+        "listen_addresses": data.get("listen_addresses") or ["localhost"],
+        "ssl": data.get("pg_ssl", True),
+        **certificate.postgresql_conf(conf_dir(settings)),
+        **server,
+    }
+
+
 @deploy("PostgreSQL server")
 def install():
     settings = Settings.from_data(host.data)
+    try:
+        certificate = tls.from_data(host.data)
+    except BadInput as e:
+        # Before any operation: pyinfra prints a PyinfraError as one line (anything else as a traceback).
+        raise PyinfraError(str(e)) from None
     wanted = packages(settings)
     installed = host.get_fact(DebPackages)
     if any(p not in installed for p in wanted):
@@ -49,27 +78,28 @@ def install():
         apt.update(name="Refresh apt index")
     apt.packages(name="Install PostgreSQL", packages=wanted, no_recommends=True)
 
-    conf_dir = f"/etc/postgresql/{settings.pg_version}/main"
-    server = {**DEFAULT_SERVER_SETTINGS, **(host.data.get("pg_settings") or {})}
-    if "max_locks_per_transaction" not in (host.data.get("pg_settings") or {}):
-        expected = int(host.data.get("expected_tenants") or 1000)
-        server["max_locks_per_transaction"] = locks_per_transaction(expected, int(server["max_connections"]))
+    directory = conf_dir(settings)
+    # In the config directory, so pg.cluster restarts the server when one changes.
+    for upload in certificate.uploads(directory):
+        if upload.local is None:
+            files.file(name=f"No {upload.remote}: not named", path=upload.remote, present=False)
+        else:
+            files.put(
+                name=f"Upload {upload.remote}",
+                src=str(upload.local), dest=upload.remote,
+                user="postgres", group="postgres", mode=upload.mode,
+            )
     files.template(
         name="Render postgresql.conf",
         src=str(TEMPLATES / "config/postgresql.conf.j2"),
-        dest=f"{conf_dir}/postgresql.conf",
+        dest=f"{directory}/postgresql.conf",
         user="postgres", group="postgres", mode="644",
-        pg_version=settings.pg_version,
-        cluster="main",
-        port=settings.pg_port,
-        listen_addresses=host.data.get("listen_addresses") or ["localhost"],
-        ssl=host.data.get("pg_ssl", True),
-        **server,
+        **postgresql_conf(host.data, settings, certificate),
     )
     files.template(
         name="Render pg_hba.conf",
         src=str(TEMPLATES / "config/pg_hba.conf.j2"),
-        dest=f"{conf_dir}/pg_hba.conf",
+        dest=f"{directory}/pg_hba.conf",
         user="postgres", group="postgres", mode="640",
         db_name=settings.db_name,
         roles=settings.roles,

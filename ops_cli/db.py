@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from deploy import tls
 from deploy.render import quote_ident, quote_literal
 from deploy.settings import schema_for
 from deploy.sqlsteps import owner_prefix
@@ -25,8 +26,16 @@ SEED_CUSTOMERS = [
 SEED_PERSONA = {"name": "Alex", "tone": "friendly, concise, never pushy"}
 
 
+def refuse_bad_server_input(t: Target) -> None:
+    """What deploy.server.install refuses (the certificate files it would upload), as
+    BadInput before the host is reached: pyinfra would refuse it only once connected."""
+    tls.from_data(t.host.data)
+
+
 def run_deploy(inventory: str, deploy: str, dry: bool) -> None:
     with target(inventory) as t:
+        if deploy == "deploy.py":
+            refuse_bad_server_input(t)
         code = t.pyinfra(deploy, dry=dry)
     if code:
         fail(f"pyinfra {deploy} failed (exit {code})", code)
@@ -59,6 +68,7 @@ def reset(
     """Drop the database and set it up again, empty."""
     with target(inventory) as t:
         refuse_destructive(t, yes, allow_production, "reset")
+        refuse_bad_server_input(t)  # before the drop: the setup after it would fail
         t.run_sql(f"DROP DATABASE IF EXISTS {quote_ident(t.settings.db_name)} WITH (FORCE);", "postgres", transaction=False)
         console.print(literal(f"dropped database {t.settings.db_name}"))
         code = t.pyinfra("deploy.py")

@@ -7,6 +7,23 @@ db_roles = {"owner": "onesift_owner", "app": "onesift_app", "auditor": "onesift_
 
 listen_addresses = ["localhost"]
 pg_ssl = True
+# The server's TLS certificate (PostgreSQL's ssl_cert_file, ssl_key_file,
+# ssl_ca_file). None: Debian's snakeoil pair, self-signed for the host's name,
+# so clients get encryption but cannot verify the server (the dev host keeps it).
+# Otherwise PEM files on the machine that runs the deploy (absolute paths, or
+# starting with ~), checked before any host is touched (a file missing or not
+# PEM, an encrypted key, a key that is not the certificate's: refused in one
+# line) and uploaded into /etc/postgresql/<pg_version>/main/ as server.crt
+# (0644), server.key (0600) and root.crt (0644), owned by postgres. A changed
+# file restarts PostgreSQL in the same deploy; an unchanged one changes
+# nothing. The key travels only as a file: keep it outside the repository,
+# mode 0600, e.g. beside the passwords in ~/.config/onesift/ (deploy/secrets.py).
+#   pg_ssl_cert_file = "~/.config/onesift/db1.crt"  # server certificate, then any intermediates
+#   pg_ssl_key_file = "~/.config/onesift/db1.key"   # its private key, without a passphrase
+#   pg_ssl_ca_file = "~/.config/onesift/clients-ca.crt"  # CAs for client certificates (optional)
+pg_ssl_cert_file = None
+pg_ssl_key_file = None
+pg_ssl_ca_file = None
 # Networks allowed to reach the database: TLS only (hostssl), SCRAM passwords.
 client_networks = []
 client_networks_nossl = []

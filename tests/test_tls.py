@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import json
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -228,9 +226,7 @@ def test_pyinfra_deploy_refuses_bad_certificate_before_any_operation(pki, tmp_pa
     assert len(errors) == 1 and "does not match" in errors[0], printed
 
 
-# --- live: a container of your own -------------------------------------------------------------
-
-LIVE = os.environ.get("ONESIFT_TEST_TLS_CONTAINER")
+# --- for the live test (tests/e2e/test_tls_live.py) ------------------------------------------
 
 
 def openssl(*args, cwd):
@@ -247,93 +243,3 @@ def make_ca_and_server_cert(d: Path, tag: str) -> dict[str, Path]:
     openssl("x509", "-req", "-in", f"{tag}-server.csr", "-CA", f"{tag}-ca.crt", "-CAkey", f"{tag}-ca.key",
             "-CAcreateserial", "-out", f"{tag}-server.crt", "-days", "2", "-extfile", f"{tag}-san.ext", cwd=d)
     return {"ca": d / f"{tag}-ca.crt", "cert": d / f"{tag}-server.crt", "key": d / f"{tag}-server.key"}
-
-
-@pytest.mark.skipif(not LIVE, reason="set ONESIFT_TEST_TLS_CONTAINER to a running container of your own")
-def test_live_verify_full_with_the_named_certificate(tmp_path, monkeypatch):
-    """
-    The whole deploy against ONESIFT_TEST_TLS_CONTAINER, a running Debian
-    container you made for this with PostgreSQL's port published on loopback,
-    e.g. ``podman run -d --init --name h3-pg -p 127.0.0.1:55450:5432
-    localhost/onesift-base:bookworm sleep infinity`` (the first deploy
-    installs PostgreSQL). Passwords are generated into tmp_path. Clients come
-    through the published port from the container network's gateway, so the
-    inventory opens that network (hostssl).
-
-    Certificate A: verify-full with CA A succeeds, and a re-run changes
-    nothing. Certificate B (another CA, key and certificate only changed):
-    PostgreSQL restarted, A's CA now fails. No certificate named: Debian's
-    snakeoil again, verify-full fails, TLS still on, the uploaded files gone.
-    """
-    import psycopg
-
-    from deploy import secrets
-    from ops_cli.target import docker_env
-
-    env = {**docker_env(), "ONESIFT_SECRETS_DIR": str(tmp_path / "secrets")}
-    monkeypatch.setenv("ONESIFT_SECRETS_DIR", env["ONESIFT_SECRETS_DIR"])
-    engine = "podman" if "podman" in env.get("DOCKER_HOST", "podman") else "docker"
-
-    def on_host(*cmd) -> str:
-        return subprocess.run([engine, "exec", LIVE, *cmd], capture_output=True, text=True, env=env,
-                              check=True).stdout.strip()
-
-    inspect = json.loads(subprocess.run([engine, "inspect", LIVE], capture_output=True, text=True, env=env,
-                                        check=True).stdout)[0]
-    port = int(inspect["NetworkSettings"]["Ports"]["5432/tcp"][0]["HostPort"])
-    net = inspect["NetworkSettings"]
-    bridge = str(ipaddress.ip_network(f"{net['Gateway']}/{net['IPPrefixLen']}", strict=False))
-
-    (tmp_path / "group_data").symlink_to(ROOT / "inventories" / "group_data")
-    base = {"secrets_name": "tls", "generate_secrets": True, "listen_addresses": ["*"], "client_networks": [bridge]}
-    a, b = make_ca_and_server_cert(tmp_path, "a"), make_ca_and_server_cert(tmp_path, "b")
-
-    def deploy(pair: dict | None) -> str:
-        data = dict(base)
-        if pair:
-            data.update(pg_ssl_cert_file=str(pair["cert"]), pg_ssl_key_file=str(pair["key"]))
-        inv = inventory(tmp_path, f"@docker/{LIVE}", data)
-        out = subprocess.run([sys.executable, "-m", "pyinfra", "-y", str(inv), "deploy.py"],
-                             capture_output=True, text=True, cwd=ROOT, env=env, timeout=900)
-        assert out.returncode == 0, out.stderr[-3000:]
-        return out.stdout + out.stderr
-
-    def connect(**tls_options):
-        password = secrets.load("tls", generate=True)["app"]
-        return psycopg.connect(host="localhost", hostaddr="127.0.0.1", port=port, dbname="onesift",
-                               user="onesift_app", password=password, connect_timeout=10, **tls_options)
-
-    def started() -> str:
-        return on_host("runuser", "-u", "postgres", "--", "psql", "-XAt", "-c", "SELECT pg_postmaster_start_time()")
-
-    def verified_by(pair) -> bool:
-        try:
-            with connect(sslmode="verify-full", sslrootcert=str(pair["ca"])) as c:
-                return c.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").fetchone()[0]
-        except psycopg.OperationalError as e:
-            assert "certificate verify failed" in str(e), e
-            return False
-
-    deploy(a)
-    assert verified_by(a) and not verified_by(b)
-    modes = on_host("stat", "-c", "%n %a %U", f"{CONF_DIR}/server.crt", f"{CONF_DIR}/server.key")
-    assert modes.splitlines() == [f"{CONF_DIR}/server.crt 644 postgres", f"{CONF_DIR}/server.key 600 postgres"]
-
-    before = started()
-    again = deploy(a)
-    m = re.search(r"Grand total\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)", again)
-    assert m and m.group(2) == "-", again[-3000:]  # no operation changed anything
-    assert started() == before
-
-    deploy(b)  # the same postgresql.conf: only the files changed
-    assert started() != before
-    assert verified_by(b) and not verified_by(a)
-
-    deploy(None)
-    assert not verified_by(a) and not verified_by(b)
-    with connect(sslmode="require") as c:  # still TLS, with Debian's snakeoil certificate
-        assert c.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").fetchone()[0]
-    assert on_host("runuser", "-u", "postgres", "--", "psql", "-XAt", "-c", "SHOW ssl_cert_file") == \
-        "/etc/ssl/certs/ssl-cert-snakeoil.pem"
-    assert on_host("ls", CONF_DIR).split() == ["conf.d", "environment", "pg_ctl.conf", "pg_hba.conf",
-                                               "pg_ident.conf", "postgresql.conf", "start.conf"]

@@ -45,23 +45,18 @@ def bootstrap():
 @deploy("OneSift schema migrations, functions and grants")
 def migrate():
     settings = Settings.from_data(host.data)
-    for step in schema_steps(settings):
+    # The owner's steps, so objects get the right owner; then the superuser's
+    # (settings and ownership only a superuser may give).
+    owner = settings.roles.owner
+    steps = [(step, owner) for step in schema_steps(settings)] + [(step, None) for step in superuser_steps(settings)]
+    for step, run_as in steps:
         pg.script(
             name=f"Apply {step.name}",
             step=step.name,
             sql=step.sql,
             database=settings.db_name,
             repeatable=step.repeatable,
-            run_as=settings.roles.owner,
-            port=settings.pg_port,
-        )
-    for step in superuser_steps(settings):
-        pg.script(
-            name=f"Apply {step.name}",
-            step=step.name,
-            sql=step.sql,
-            database=settings.db_name,
-            repeatable=True,
+            run_as=run_as,
             port=settings.pg_port,
         )
     pg.leakproof(

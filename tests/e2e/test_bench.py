@@ -15,19 +15,21 @@ MEASUREMENT = re.compile(rf"^(.+?)\s+{NUMBER}\s+{NUMBER}\s+(\d+\.\d\d)x\s")
 
 
 def test_bench_prints_every_ratio():
-    out = run([sys.executable, "bench/run.py", "--tenants", "3,6", "--rls-rows", "2000", "--rls-loops", "40"])
+    out = run([sys.executable, "bench/run.py", "--tenants", "3,6", "--rls-rows", "2000", "--rls-loops", "40",
+               "--clients", "8", "--calls", "20"])
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     rows = [m.groups() for m in map(MEASUREMENT.match, out.stdout.splitlines()) if m]
     names = [r[0] for r in rows]
-    assert len(rows) == 14, out.stdout
+    assert len(rows) == 16, out.stdout
     for needle in ("onboard 6 tenants", "slope", "redeploy, 6 tenants", "with 6 tenants vs with 0",
                    "from the client, RLS vs none", "v2 per-row policy", "pg_dump -n of all 6", "nightly job",
-                   "restore one tenant"):
+                   "restore one tenant", "validate_api_key, 8 clients on one key, p99"):
         assert any(needle in n for n in names), (needle, names)
     # Ratios are value / baseline, and a line with a target says whether it was met.
     for name, value, baseline, ratio in rows:
         assert float(baseline) > 0 and abs(float(value) / float(baseline) - float(ratio)) < 0.006 + 0.002 * float(ratio), name
-    assert sum("target <=" in line for line in out.stdout.splitlines()) == 6
+    assert sum("target <=" in line for line in out.stdout.splitlines()) == 8
+    assert re.search(r"^\s+0 of 160 validations failed", out.stdout, re.M), out.stdout
     assert re.search(r"^targets missed: \d+$", out.stdout, re.M)
     # It put back what it changed: the old per-row policy it timed, the table copy without RLS.
     audit = run([sys.executable, "-m", "ops_cli.main", "audit", "check", "-i", "bench/inventory.py"])
@@ -36,6 +38,8 @@ def test_bench_prints_every_ratio():
     with psycopg.connect(host="127.0.0.1", port=HOST.ports["5432/tcp"], dbname="onesift", user="onesift_owner",
                          password=secrets.load("bench")["owner"]) as conn:
         assert conn.execute("SELECT to_regnamespace('bench_norls')").fetchone()[0] is None
+        # The bench resets its database: the new audit trail starts with who did it.
+        assert conn.execute("SELECT count(*) FROM audit.log WHERE action = 'database.reset'").fetchone()[0] >= 1
 
 
 def test_bench_refuses_bad_sizes_before_touching_a_host():

@@ -330,3 +330,49 @@ def test_the_app_reads_only_its_current_customer(dev, two_tenants):
         in_tenant(conn, a)
         rows = conn.execute("SELECT slug, name, handover_threshold FROM system.current_customer()").fetchall()
         assert rows == [(a, f"Test {a}", 3)]
+
+
+def test_the_tenant_proof_holds_in_parallel_workers(dev, two_tenants):
+    """The policy's check is parallel safe, so a tenant query can still use
+    parallel workers (marked unsafe, the plan had none), and sees its rows."""
+    a, b = two_tenants
+    with dev.connect("owner") as conn:
+        conn.execute("SELECT system.act_as_tenant(%s)", [a])
+        conn.execute(f'INSERT INTO "tenant_{a}".leads (email) SELECT g || \'@p.io\' FROM generate_series(1, 20000) g')
+        conn.commit()
+        conn.execute(f'ANALYZE "tenant_{a}".leads')
+    with dev.connect("app") as conn:
+        in_tenant(conn, a)
+        for setting in ("parallel_setup_cost = 0", "parallel_tuple_cost = 0", "min_parallel_table_scan_size = 0",
+                        "max_parallel_workers_per_gather = 2", "enable_indexscan = off", "enable_bitmapscan = off"):
+            conn.execute(f"SET LOCAL {setting}")
+        query = f'SELECT count(*) FROM "tenant_{a}".leads'
+        plan = "\n".join(r[0] for r in conn.execute("EXPLAIN (ANALYZE, COSTS OFF) " + query))
+        assert "Parallel Seq Scan" in plan and "Workers Launched: 2" in plan, plan
+        assert conn.execute(query).fetchone()[0] == 20000
+        assert conn.execute(f'SELECT count(*) FROM "tenant_{b}".leads').fetchone()[0] == 0
+
+
+def test_markup_in_a_tenant_name_is_printed_as_it_is(dev, slug):
+    """Issue 8.9: a tenant named `[/]` crashed `ops tenant list` and `show` for every operator."""
+    name = "[/] [bold]x"
+    assert dev.ops("tenant", "create", slug, "--name", name, "--mode", "api").returncode == 0
+    try:
+        for args in (("tenant", "list"), ("tenant", "show", slug)):
+            out = dev.ops(*args)
+            assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
+            assert "[/]" in out.stdout and "[bold]x" in out.stdout, out.stdout
+    finally:
+        dev.ops("tenant", "drop", slug, "--yes")
+
+
+def test_the_tenant_proof_is_hmac_sha256(dev):
+    """Computed with PostgreSQL's sha256() from precomputed pads (migration 0006): it must be RFC 2104's HMAC."""
+    import hashlib
+    import hmac
+
+    with dev.connect("owner") as conn:
+        key, start, proof = conn.execute(
+            "SELECT s.key, (extract(epoch FROM transaction_timestamp()) * 1000000)::bigint, system.tenant_proof('abc-honda') "
+            "FROM system.tenant_secret s").fetchone()
+    assert proof == hmac.new(key, f"abc-honda/{start}".encode(), hashlib.sha256).hexdigest()

@@ -36,7 +36,7 @@ def test_config_files_rendered(db_host):
 def test_extensions_present(db_host):
     with db_host.connect("owner") as conn:
         names = {r[0] for r in conn.execute("SELECT extname FROM pg_extension")}
-    assert {"uuid-ossp", "pgcrypto"} <= names
+    assert {"uuid-ossp", "pgcrypto", "pg_stat_statements"} <= names
 
 
 def test_runtime_roles_are_not_privileged(db_host):
@@ -45,7 +45,12 @@ def test_runtime_roles_are_not_privileged(db_host):
             "SELECT rolname, (rolsuper OR rolbypassrls OR rolcreaterole OR rolcreatedb) "
             "FROM pg_roles WHERE rolname LIKE 'onesift%'"
         ).fetchall())
-    assert rows == {"onesift_owner": False, "onesift_app": False, "onesift_auditor": False}
+        # The audit trail's owner: nobody logs in as it, and no role is its member.
+        keeper = conn.execute("SELECT r.rolcanlogin, (SELECT count(*) FROM pg_auth_members m WHERE m.roleid = r.oid) "
+                              "FROM pg_roles r WHERE rolname = 'onesift_audit_owner'").fetchone()
+    assert rows == {"onesift_owner": False, "onesift_app": False, "onesift_auditor": False,
+                    "onesift_audit_owner": False}
+    assert keeper == (False, 0)
 
 
 def test_wrong_password_is_refused(db_host):

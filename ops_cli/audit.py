@@ -51,7 +51,7 @@ def check(inventory: InventoryOpt = DEFAULT):
 
 
 def log_sql(tenant: str | None, since: datetime | None) -> str:
-    """The audit trail, oldest first, as one JSON array, one entry a line."""
+    """The audit trail, oldest first: one JSON object a line."""
     where = []
     if tenant:
         where.append(f"slug = {quote_literal(validate_slug(tenant))}")
@@ -81,8 +81,12 @@ def log(
     inventory: InventoryOpt = DEFAULT,
 ):
     """Read the audit trail: who did what to which tenant, and when."""
+    try:
+        sql = log_sql(tenant, parse_since(since))  # bad input refused before the inventory is loaded
+    except BadInput as e:
+        fail(str(e), 2)
     with target(inventory) as t:
-        rows = [json.loads(line) for line in t.run_sql(log_sql(tenant, parse_since(since))) if line.strip()]
+        rows = [json.loads(line) for line in t.run_sql(sql) if line.strip()]
     if as_json:
         print(json.dumps(rows, indent=1))
         return

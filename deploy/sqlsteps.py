@@ -102,19 +102,16 @@ def grants(settings: Settings) -> Step:
 LEAKPROOF_FUNCTIONS = ("pg_catalog.enum_eq(anyenum, anyenum)", "pg_catalog.enum_ne(anyenum, anyenum)")
 
 
-def role_settings(settings: Settings) -> Step:
-    """Per-role server settings; applied as the superuser, not the owner."""
-    return Step("repeatable:role_settings", render("sql/role_settings.sql.j2", **context(settings)), repeatable=True)
-
-
-def audit_owner(settings: Settings) -> Step:
-    """The audit trail handed to its own role; applied as the superuser."""
-    return Step("repeatable:audit_owner", render("sql/audit_owner.sql.j2", **context(settings)), repeatable=True)
+# Repeatable scripts the superuser applies after the owner's schema steps:
+# per-role log settings (only a superuser may set them) and the audit
+# trail's hand-over to its own role (only a superuser may give it away).
+SUPERUSER_SCRIPTS = ("role_settings", "audit_owner")
 
 
 def superuser_steps(settings: Settings) -> list[Step]:
     """What the deploy applies as the superuser, after the owner's schema steps."""
-    return [role_settings(settings), audit_owner(settings)]
+    return [Step(f"repeatable:{name}", render(f"sql/{name}.sql.j2", **context(settings)), repeatable=True)
+            for name in SUPERUSER_SCRIPTS]
 
 
 def schema_steps(settings: Settings) -> list[Step]:

@@ -55,9 +55,9 @@ class DbHost:
     def ops(self, *args, inventory=None, check=False) -> subprocess.CompletedProcess:
         return run([*OPS, *args, "-i", inventory or self.inventory], check=check)
 
-    def pyinfra(self, deploy, dry=False) -> subprocess.CompletedProcess:
+    def pyinfra(self, deploy, dry=False, *options: str) -> subprocess.CompletedProcess:
         mode = "--dry" if dry else "-y"  # -y would skip change detection
-        return run([sys.executable, "-m", "pyinfra", mode, self.inventory, deploy])
+        return run([sys.executable, "-m", "pyinfra", mode, *options, self.inventory, deploy])
 
 
 def run(cmd, check=False) -> subprocess.CompletedProcess:

@@ -23,6 +23,7 @@ import pytest
 from psycopg import errors
 
 from deploy.render import quote_ident
+from tests.e2e.test_tenants import count
 
 POOLER_PORT = int(os.environ.get("ONESIFT_POOLER_PORT") or 6440)
 TENANTS = 12
@@ -101,10 +102,6 @@ def pooled(dev) -> psycopg.Connection:
     return psycopg.connect(host="127.0.0.1", port=POOLER_PORT, dbname="onesift", user="onesift_app",
                            password=dev.passwords["app"], autocommit=True, prepare_threshold=None,
                            connect_timeout=10)
-
-
-def count(conn, slug) -> int:
-    return conn.execute(f"SELECT count(*) FROM {quote_ident('tenant_' + slug)}.leads").fetchone()[0]
 
 
 class Client:

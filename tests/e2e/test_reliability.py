@@ -160,7 +160,7 @@ def test_vvv_prints_no_verifier_material(dev):
     digest of its keys, enough to test password guesses offline."""
     import hashlib
 
-    out = run_vvv(dev)
+    out = dev.pyinfra("deploy.py", False, "-vvv")
     assert out.returncode == 0, out.stderr[-3000:]
     printed = out.stdout + out.stderr
     assert "Loaded fact postgres.PgRoleAttributes" in printed or "PgRoleAttributes" in printed
@@ -174,10 +174,6 @@ def test_vvv_prints_no_verifier_material(dev):
             assert secret not in printed
     assert "postgres role onesift_app is as wanted" in printed
 
-
-def run_vvv(dev) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pyinfra", "-y", "-vvv", dev.inventory, "deploy.py"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600)
 
 
 def test_keys_and_passwords_stay_out_of_the_server_log(dev):

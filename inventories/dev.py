@@ -1,3 +1,5 @@
 # The local container host, reached with the Docker API (docker or podman).
 # `ops host up` creates the container; see README.
-dev = [("@docker/onesift-dev", {})]
+import os
+
+dev = [(f"@docker/{os.environ.get('ONESIFT_HOST_PREFIX') or 'onesift'}-dev", {})]

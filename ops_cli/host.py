@@ -36,10 +36,13 @@ def state_dir() -> Path:
 
 
 def local_hosts() -> dict[str, LocalHost]:
+    # ONESIFT_HOST_PREFIX (with the port variables) lets a second checkout
+    # run its tests beside this one's hosts without touching them.
+    prefix = os.environ.get("ONESIFT_HOST_PREFIX") or "onesift"
     return {
-        "dev": LocalHost("dev", "onesift-dev", "inventories/dev.py",
+        "dev": LocalHost("dev", f"{prefix}-dev", "inventories/dev.py",
                          {"5432/tcp": int(os.environ.get("ONESIFT_DEV_PG_PORT") or 55432)}),
-        "ssh": LocalHost("ssh", "onesift-ssh", "inventories/local_ssh.py",
+        "ssh": LocalHost("ssh", f"{prefix}-ssh", "inventories/local_ssh.py",
                          {"5432/tcp": int(os.environ.get("ONESIFT_SSH_PG_PORT") or 55433),
                           "22/tcp": int(os.environ.get("ONESIFT_SSH_PORT") or 22022)}),
     }

@@ -187,7 +187,7 @@ def test_reset_needs_yes_and_production_needs_a_second_flag(dev, tmp_path):
     out = dev.ops("db", "reset")
     assert out.returncode == 2 and "--yes" in out.stderr
     inv = tmp_path / "prodlike.py"
-    inv.write_text('prodlike = [("@docker/onesift-dev", {"production": True, "secrets_name": "dev"})]\n')
+    inv.write_text(f"prodlike = [('@docker/{dev.local.container}', {{'production': True, 'secrets_name': 'dev'}})]\n")
     out = dev.ops("db", "reset", "--yes", inventory=str(inv))
     assert out.returncode == 2 and "production" in out.stderr
     out = dev.ops("tenant", "drop", "abc-honda", "--yes", inventory=str(inv))

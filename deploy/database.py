@@ -8,7 +8,7 @@ from pyinfra.api import deploy
 from deploy import secrets
 from deploy.operations import pg
 from deploy.settings import Settings
-from deploy.sqlsteps import EXTENSIONS, LEAKPROOF_FUNCTIONS, schema_steps, superuser_steps
+from deploy.sqlsteps import EXTENSIONS, LEAKPROOF_FUNCTIONS, deploy_steps
 
 ROLE_ATTRIBUTES = {
     # The owner runs migrations and owns every object; RLS is forced on it too.
@@ -45,18 +45,16 @@ def bootstrap():
 @deploy("OneSift schema migrations, functions and grants")
 def migrate():
     settings = Settings.from_data(host.data)
-    # The owner's steps, so objects get the right owner; then the superuser's
-    # (settings and ownership only a superuser may give).
-    owner = settings.roles.owner
-    steps = [(step, owner) for step in schema_steps(settings)] + [(step, None) for step in superuser_steps(settings)]
-    for step, run_as in steps:
+    # Most steps as the owner, so objects get the right owner; some as the
+    # superuser (rights only a superuser may give): see deploy_steps.
+    for step, as_owner in deploy_steps(settings):
         pg.script(
             name=f"Apply {step.name}",
             step=step.name,
             sql=step.sql,
             database=settings.db_name,
             repeatable=step.repeatable,
-            run_as=run_as,
+            run_as=settings.roles.owner if as_owner else None,
             port=settings.pg_port,
         )
     pg.leakproof(

@@ -8,7 +8,7 @@ from pyinfra.api.exceptions import PyinfraError
 from pyinfra.facts.deb import DebPackages
 from pyinfra.operations import apt, files
 
-from deploy import tls
+from deploy import guard, tls
 from deploy.operations import pg
 from deploy.render import TEMPLATES
 from deploy.settings import BadInput, Settings
@@ -56,6 +56,7 @@ def postgresql_conf(data, settings: Settings, certificate: tls.ServerCertificate
         "cluster": "main",
         "port": settings.pg_port,
         "listen_addresses": data.get("listen_addresses") or ["localhost"],
+        "guard_checksum": guard.source_checksum(),
         "ssl": data.get("pg_ssl", True),
         **certificate.postgresql_conf(conf_dir(settings)),
         **server,
@@ -72,11 +73,12 @@ def install():
         raise PyinfraError(str(e)) from None
     wanted = packages(settings)
     installed = host.get_fact(DebPackages)
-    if any(p not in installed for p in wanted):
+    if any(p not in installed for p in wanted + guard.build_packages(settings)):
         # Only refresh the index when something is missing, so a no-change
         # run stays a no-change run.
         apt.update(name="Refresh apt index")
     apt.packages(name="Install PostgreSQL", packages=wanted, no_recommends=True)
+    guard.install()  # before postgresql.conf preloads it
 
     directory = conf_dir(settings)
     # In the config directory, so pg.cluster restarts the server when one changes.

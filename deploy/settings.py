@@ -21,8 +21,6 @@ RESERVED_SLUGS = frozenset(
 )
 TENANT_PREFIX = "tenant_"
 TENANT_SETTING = "onesift.tenant"
-# Its proof, from system.tenant_pass(): the policies admit the tenant only with it.
-TENANT_PROOF_SETTING = "onesift.tenant_proof"
 # Each tenant schema's comment names its version, so the version travels with
 # the schema into backups and comes back with a restore (issue 8.13).
 TENANT_VERSION_MARK = "OneSift tenant schema v"
@@ -127,7 +125,6 @@ class Settings:
             "roles": self.roles,
             "tenant_prefix": TENANT_PREFIX,
             "tenant_setting": TENANT_SETTING,
-            "tenant_proof_setting": TENANT_PROOF_SETTING,
             "tenant_version_mark": TENANT_VERSION_MARK,
             "slug_pattern": SLUG_PATTERN,
             "reserved_slugs": sorted(RESERVED_SLUGS),

@@ -102,21 +102,25 @@ def grants(settings: Settings) -> Step:
 LEAKPROOF_FUNCTIONS = ("pg_catalog.enum_eq(anyenum, anyenum)", "pg_catalog.enum_ne(anyenum, anyenum)")
 
 
-# Repeatable scripts the superuser applies after the owner's schema steps:
-# per-role log settings (only a superuser may set them) and the audit
-# trail's hand-over to its own role (only a superuser may give it away).
+# Repeatable scripts the superuser applies between the owner's migrations and
+# functions: per-role log settings and the owner's right to set the tenant
+# parameter (only a superuser may give either), and the audit trail's
+# hand-over to its own role (only a superuser may give it away). Before the
+# functions, because the new use_tenant sets onesift.tenant as the owner.
 SUPERUSER_SCRIPTS = ("role_settings", "audit_owner")
 
 
 def superuser_steps(settings: Settings) -> list[Step]:
-    """What the deploy applies as the superuser, after the owner's schema steps."""
+    """What the deploy applies as the superuser."""
     return [Step(f"repeatable:{name}", render(f"sql/{name}.sql.j2", **context(settings)), repeatable=True)
             for name in SUPERUSER_SCRIPTS]
 
 
-def schema_steps(settings: Settings) -> list[Step]:
-    """Everything `ops db migrate` and the deploy apply inside the database, in order."""
-    return [*migrations(settings), functions(settings), grants(settings)]
+def deploy_steps(settings: Settings) -> list[tuple[Step, bool]]:
+    """Everything `ops db migrate` and the deploy apply inside the database, in order; True: as the owner."""
+    return [*((step, True) for step in migrations(settings)),
+            *((step, False) for step in superuser_steps(settings)),
+            (functions(settings), True), (grants(settings), True)]
 
 
 def owner_prefix(settings: Settings) -> str:

@@ -64,11 +64,12 @@ def test_tenant_ddl_forces_rls_with_a_policy_on_every_table():
         assert f"ALTER TABLE {target} ENABLE ROW LEVEL SECURITY;" in sql
         assert f"ALTER TABLE {target} FORCE ROW LEVEL SECURITY;" in sql
         assert f'CREATE POLICY "tenant_isolation" ON {target}' in sql
-        assert sql.count(f'ALTER POLICY "tenant_isolation" ON {target}') == 3  # tenant migrations 0003-0005
+        assert sql.count(f'ALTER POLICY "tenant_isolation" ON {target}') == 4  # tenant migrations 0003-0006
     # USING and WITH CHECK, in CREATE and every ALTER: always the once-per-statement
-    # form, and always the proof-checking view, never the bare setting.
-    assert sql.count("(SELECT p.slug = 'abc-honda' FROM system.proven_tenant p)") == 8 * len(TABLES)
-    assert "current_setting(" not in sql
+    # form (an InitPlan), never the per-row comparison.
+    policy = "(SELECT current_setting('onesift.tenant', true) = 'abc-honda')"
+    assert sql.count(policy) == 10 * len(TABLES)
+    assert sql.count("current_setting(") == sql.count(policy)
     assert 'GRANT SELECT, INSERT, UPDATE, DELETE ON "tenant_abc-honda"."personas"' in sql
     assert "BYPASSRLS" not in sql
 
@@ -186,8 +187,8 @@ def live_catalog(**changes):
         "privileges": [[p.role, p.schema, p.kind, p.object, p.privilege] for p in matrix(S, [schema])],
         "tables": [[schema, t, True, True] for t in TABLES],
         "policies": [[schema, t, "tenant_isolation", "ALL", ["public"],
-                      "( SELECT (p.slug = 'ab'::text)\n   FROM system.proven_tenant p)",
-                      "( SELECT (p.slug = 'ab'::text)\n   FROM system.proven_tenant p)"] for t in TABLES],
+                      "( SELECT (current_setting('onesift.tenant'::text, true) = 'ab'::text))",
+                      "( SELECT (current_setting('onesift.tenant'::text, true) = 'ab'::text))"] for t in TABLES],
         "tenants": [["ab", schema]],
         "default_acl_public_execute": False,
         "roles": {"onesift_app": [False, False, False, False], "onesift_auditor": [False, False, False, False]},

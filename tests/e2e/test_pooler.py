@@ -140,17 +140,24 @@ class Client:
 
     def session_set(self) -> None:
         s = self.rnd.choice(self.slugs)
-        if self.rnd.random() < 0.5:
-            self.conn.execute(f"SET onesift.tenant = '{s}'")
-        else:
-            # With a proof from a use_tenant of its own, replayed at session level.
-            with self.conn.transaction():
-                self.conn.execute("SELECT system.use_tenant(%s)", [s])
-                proof = self.conn.execute("SELECT current_setting('onesift.tenant_proof', true)").fetchone()[0]
-            self.conn.execute("SELECT set_config('onesift.tenant', %s, false), "
-                              "set_config('onesift.tenant_proof', %s, false)", [s, proof])
-        self.seen["session_set"] += 1
+        forge = self.rnd.choice([f"SET onesift.tenant = '{s}'", f"SELECT set_config('onesift.tenant', '{s}', false)"])
+        try:
+            self.conn.execute(forge)
+            self.seen["session_set"] += 1  # taken: the looks below must still see nothing
+        except errors.InsufficientPrivilege:
+            self.seen["session_set_refused"] += 1
         self.look(None)
+        if self.rnd.random() < 0.5:  # the same, inside a transaction of another tenant
+            other = self.rnd.choice(self.slugs)
+            try:
+                with self.conn.transaction():
+                    self.conn.execute("SELECT system.use_tenant(%s)", [other])
+                    self.conn.execute(f"SELECT set_config('onesift.tenant', '{s}', true)")
+                    if s != other:
+                        self.look(None, s)
+                self.seen["local_set"] += 1
+            except errors.InsufficientPrivilege:
+                self.seen["local_set_refused"] += 1
 
     def outside(self) -> None:
         self.look(None)
@@ -195,7 +202,8 @@ def test_no_foreign_rows_through_a_transaction_pool(pooler, tenants):
     for c in clients:
         c.conn.close()
     # The run did what it claims: every kind of misuse, many times over.
-    for kind in ("correct", "session_set", "outside", "rolled_back", "write_refused", "disconnect"):
+    for kind in ("correct", "session_set_refused", "local_set_refused", "outside", "rolled_back", "write_refused",
+                 "disconnect"):
         assert seen[kind] >= 20, seen
     assert seen["own_ok"] >= seen["correct"] and seen["own_wrong"] == 0, seen
     assert seen["foreign"] == 0 and seen["foreign_write"] == 0, seen

@@ -272,31 +272,31 @@ def count(conn, slug) -> int:
     return conn.execute(f'SELECT count(*) FROM "tenant_{slug}".leads').fetchone()[0]
 
 
-def test_a_tenant_set_outside_use_tenant_is_ignored(dev, two_tenants):
+def test_only_use_tenant_sets_the_tenant(dev, two_tenants):
     """Issue 8.1: only system.use_tenant, in this transaction, admits a tenant.
-    Through a transaction-mode pooler a session-level value reached other clients."""
+    Through a transaction-mode pooler a session-level value reached other
+    clients; onesift_guard makes the parameter one the app cannot set at all."""
     a, b = two_tenants
     with dev.connect("app", autocommit=True) as conn:
         with conn.transaction():
             in_tenant(conn, a)
             conn.execute("INSERT INTO leads (email) VALUES ('mine@x.io')")
-            proof = conn.execute("SELECT current_setting('onesift.tenant_proof', true)").fetchone()[0]
-        conn.execute(f"SET onesift.tenant = '{a}'")
-        assert count(conn, a) == 0
-        conn.execute("SELECT set_config('onesift.tenant', %s, false)", [a])
-        assert count(conn, a) == 0
-        # Last transaction's proof, replayed at session level, proves nothing now.
-        conn.execute("SELECT set_config('onesift.tenant_proof', %s, false)", [proof])
+        assert count(conn, a) == 0  # the transaction's tenant ended with it
+        for forge in (f"SET onesift.tenant = '{a}'", f"SELECT set_config('onesift.tenant', '{a}', false)",
+                      f"SELECT set_config('onesift.tenant', '{a}', true)", "RESET onesift.tenant",
+                      f"ALTER ROLE onesift_app SET onesift.tenant = '{a}'"):
+            with pytest.raises(errors.InsufficientPrivilege, match="onesift.tenant|permission denied"):
+                conn.execute(forge)
         assert count(conn, a) == 0
         with pytest.raises(errors.InsufficientPrivilege, match="row-level security"):
             conn.execute(f'INSERT INTO "tenant_{a}".leads (email) VALUES (\'forged@x.io\')')
+        with pytest.raises(errors.InsufficientPrivilege, match="permission denied to set parameter"):
+            with conn.transaction():
+                in_tenant(conn, a)
+                conn.execute(f"SET LOCAL onesift.tenant = '{b}'")
         with conn.transaction():
             in_tenant(conn, a)
-            conn.execute(f"SET LOCAL onesift.tenant = '{b}'")
-            assert count(conn, a) == 0 and count(conn, b) == 0
-        with conn.transaction():
-            in_tenant(conn, a)
-            assert count(conn, a) == 1
+            assert count(conn, a) == 1 and count(conn, b) == 0
 
 
 def test_an_inactive_tenant_is_out_of_reach(dev, two_tenants):
@@ -312,11 +312,11 @@ def test_an_inactive_tenant_is_out_of_reach(dev, two_tenants):
     with dev.connect("app", autocommit=True) as conn:
         with pytest.raises(errors.InvalidParameterValue, match="no active tenant"):
             in_tenant(conn, a)
-        with conn.transaction():
+        with pytest.raises(errors.InsufficientPrivilege, match="permission denied to set parameter"):
             conn.execute("SELECT set_config('onesift.tenant', %s, true)", [a])
-            assert count(conn, a) == 0
-            with pytest.raises(errors.InsufficientPrivilege):
-                conn.execute(f'INSERT INTO "tenant_{a}".leads (email) VALUES (\'late@x.io\')')
+        assert count(conn, a) == 0
+        with pytest.raises(errors.InsufficientPrivilege, match="row-level security"):
+            conn.execute(f'INSERT INTO "tenant_{a}".leads (email) VALUES (\'late@x.io\')')
 
 
 def test_the_app_reads_only_its_current_customer(dev, two_tenants):
@@ -332,9 +332,9 @@ def test_the_app_reads_only_its_current_customer(dev, two_tenants):
         assert rows == [(a, f"Test {a}", 3)]
 
 
-def test_the_tenant_proof_holds_in_parallel_workers(dev, two_tenants):
+def test_the_tenant_holds_in_parallel_workers(dev, two_tenants):
     """The policy's check is parallel safe, so a tenant query can still use
-    parallel workers (marked unsafe, the plan had none), and sees its rows."""
+    parallel workers, and the workers get the tenant the owner's function set."""
     a, b = two_tenants
     with dev.connect("owner") as conn:
         conn.execute("SELECT system.act_as_tenant(%s)", [a])
@@ -366,13 +366,14 @@ def test_markup_in_a_tenant_name_is_printed_as_it_is(dev, slug):
         dev.ops("tenant", "drop", slug, "--yes")
 
 
-def test_the_tenant_proof_is_hmac_sha256(dev):
-    """Computed with PostgreSQL's sha256() from precomputed pads (migration 0006): it must be RFC 2104's HMAC."""
-    import hashlib
-    import hmac
-
+def test_only_the_owner_may_set_the_tenant(dev):
+    """Auditors: onesift.tenant is defined by onesift_guard, preloaded, and
+    the owner is the one role granted SET on it."""
     with dev.connect("owner") as conn:
-        key, start, proof = conn.execute(
-            "SELECT s.key, (extract(epoch FROM transaction_timestamp()) * 1000000)::bigint, system.tenant_proof('abc-honda') "
-            "FROM system.tenant_secret s").fetchone()
-    assert proof == hmac.new(key, f"abc-honda/{start}".encode(), hashlib.sha256).hexdigest()
+        grants = conn.execute("SELECT paracl::text[] FROM pg_parameter_acl WHERE parname = 'onesift.tenant'").fetchone()
+        context = conn.execute("SELECT context FROM pg_settings WHERE name = 'onesift.tenant'").fetchone()
+        conn.execute("SELECT system.act_as_tenant('abc-honda')")
+        assert conn.execute("SELECT system.current_tenant()").fetchone()[0] == "abc-honda"
+    assert context == ("superuser",)
+    holders = sorted(g.split("=")[0] for g in grants[0])
+    assert holders == ["onesift_owner", "postgres"], grants

@@ -33,6 +33,7 @@ from deploy.render import access, environment, quote_ident, quote_literal  # noq
 from deploy.settings import schema_for  # noqa: E402
 from deploy.sqlsteps import owner_prefix, tenant_ddl, tenant_version, views_ddl  # noqa: E402
 from ops_cli.host import LocalHost, run_container, state_dir, wait_for_port  # noqa: E402
+from ops_cli.migrate import migrate_all  # noqa: E402
 from ops_cli.target import Target, docker_env  # noqa: E402
 
 INVENTORY = "bench/inventory.py"
@@ -251,6 +252,108 @@ def bench_validation(clients: int, calls: int) -> None:
         MISSED.append(f"{name}: {failed} failed")
 
 
+# Issue 15's realistic tenant migration: a column with a default, and an index on it.
+BENCH_VERSION = tenant_version() + 1
+
+
+def bench_ddl(slug: str) -> str:
+    table = f"{quote_ident(schema_for(slug))}.leads"
+    return (f"ALTER TABLE {table} ADD COLUMN bench_region text NOT NULL DEFAULT 'eu';\n"
+            f"CREATE INDEX ON {table} (bench_region, created_at);\n")
+
+
+def undo_bench_migration(t: Target, some: list[str]) -> None:
+    """The tenants back where they were: no column, the shipped version."""
+    t.run_sql("".join(f"ALTER TABLE {quote_ident(schema_for(s))}.leads DROP COLUMN IF EXISTS bench_region;\n" for s in some)
+              + f"UPDATE system.customers SET schema_version = {tenant_version()} "
+              f"WHERE schema_version = {BENCH_VERSION};\n")
+
+
+def only_pending(t: Target, some: list[str]) -> None:
+    """Only ``some`` tenants pending for the bench migration: the others are marked past it."""
+    t.run_sql(f"UPDATE system.customers SET schema_version = CASE WHEN slug = ANY(ARRAY[{', '.join(map(quote_literal, some))}]) "
+              f"THEN {tenant_version()} ELSE {BENCH_VERSION} END;\n")
+
+
+def migrate_pair(t: Target, some: list[str], parallel: int = 2) -> tuple[float, float]:
+    """Seconds of `ops tenant migrate`'s code, and of the same DDL through one psql in autocommit."""
+    floor = "".join(bench_ddl(s) for s in some)
+    base = timed(t.run_sql, floor, None, False)
+    undo_bench_migration(t, some)
+    only_pending(t, some)
+    result = {}
+    ours = timed(lambda: result.update(r=migrate_all(t, parallel, extra={BENCH_VERSION: bench_ddl})))
+    assert len(result["r"].applied) == len(some), result["r"]
+    undo_bench_migration(t, some)
+    return ours, base
+
+
+def fill_leads(t: Target, some: list[str], rows: int) -> None:
+    t.run_sql("".join(f"SELECT system.act_as_tenant({quote_literal(s)});\n"
+                      f"INSERT INTO {quote_ident(schema_for(s))}.leads (email) "
+                      f"SELECT 'm' || g || '@example.com' FROM generate_series(1, {rows}) g;\n" for s in some))
+
+
+def app_latencies(conn_args: dict, tenants: list[str], until: threading.Event, clients: int = 4) -> list[float]:
+    """Seconds per app transaction (use_tenant, a read, a write) on random tenants, from ``clients`` at once."""
+    import random
+
+    times: list[float] = []
+
+    def client(seed: int):
+        rnd = random.Random(seed)
+        with psycopg.connect(**conn_args, autocommit=True) as conn:
+            while not until.is_set():
+                start = time.perf_counter()
+                with conn.transaction():
+                    conn.execute("SELECT system.use_tenant(%s)", [rnd.choice(tenants)])
+                    conn.execute("SELECT count(*) FROM leads WHERE status = 'new'").fetchone()
+                    conn.execute("INSERT INTO leads (email) VALUES ('app@example.com')")
+                times.append(time.perf_counter() - start)
+                time.sleep(0.005)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return times
+
+
+def bench_migrate(t: Target, n: int, with_data: int = 100, rows: int = 1000) -> None:
+    """Issue 15: migrate-all against its floor, with and without data, and under app load."""
+    everyone = slugs(n)
+    ours, base = migrate_pair(t, everyone)
+    report(f"migrate {n} tenants (ADD COLUMN default + index): ops vs one psql (s)", ours, base, limit=2)
+    loaded = everyone[:with_data]
+    fill_leads(t, loaded, rows)
+    ours_data, base_data = migrate_pair(t, loaded)
+    report(f"the same on {with_data} tenants with {rows} leads each (s)", ours_data, base_data)
+    report(f"s/tenant: {with_data} tenants with {rows} leads vs {n} empty", ours_data / with_data, ours / n)
+    # Under load: the app's transactions during migrate-all vs without it.
+    pw = secrets.load("bench", generate=True)
+    app = dict(host="127.0.0.1", port=HOST.ports["5432/tcp"], dbname="onesift", user="onesift_app", password=pw["app"])
+    quiet = threading.Event()
+    timer = threading.Timer(5, quiet.set)
+    timer.start()
+    alone = app_latencies(app, loaded, quiet)
+    only_pending(t, everyone)
+    busy, result = threading.Event(), {}
+    worker = threading.Thread(target=lambda: result.update(r=app_latencies(app, loaded, busy)))
+    worker.start()
+    outcome = migrate_all(t, 2, extra={BENCH_VERSION: bench_ddl})
+    busy.set()
+    worker.join()
+    undo_bench_migration(t, everyone)
+    p99, p99_alone = (statistics.quantiles(x, n=100)[98] * 1000 for x in (result["r"], alone))
+    limit_ms = t.settings.migrate_lock_timeout_ms + 100
+    report("app transaction p99 during migrate-all vs without (ms)", p99, p99_alone,
+           f"target p99 <= lock_timeout + 100 ms = {limit_ms} ms: {'met' if p99 <= limit_ms else 'MISSED'}; "
+           f"{len(outcome.retried)} tenants retried, {len(outcome.retryable)} left retryable")
+    if p99 > limit_ms:
+        MISSED.append("app p99 during migrate-all")
+
+
 BACKUP = "/usr/local/sbin/onesift-backup"
 
 
@@ -318,6 +421,7 @@ def main() -> None:
         report(f"no-change redeploy with {max(sizes)} tenants vs with 0 (s)", full, empty, limit=1.2)
         bench_rls(args.rls_rows, args.rls_loops)
         bench_validation(args.clients, args.calls)
+        bench_migrate(t, max(sizes))
         bench_backup(t, max(sizes))
     finally:
         t.close()

@@ -100,6 +100,8 @@ class Settings:
     backup_dir: str = "/var/backups/onesift"
     backup_keep_days: int = 7
     backup_tenant_dumps: bool = False
+    migrate_lock_timeout_ms: int = 2000
+    migrate_lock_retries: int = 4
     production: bool = False
 
     @classmethod
@@ -115,6 +117,8 @@ class Settings:
             backup_dir=get("backup_dir") or cls.backup_dir,
             backup_keep_days=whole_number(data, "backup_keep_days", cls.backup_keep_days),
             backup_tenant_dumps=bool(get("backup_tenant_dumps")),
+            migrate_lock_timeout_ms=whole_number(data, "migrate_lock_timeout_ms", cls.migrate_lock_timeout_ms),
+            migrate_lock_retries=whole_number(data, "migrate_lock_retries", cls.migrate_lock_retries),
             production=bool(get("production")),
         )
 

@@ -8,9 +8,10 @@ deploy or the CLI would send.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from deploy.render import SQL_DIR, Raw, access, render
-from deploy.settings import HANDOVER_THRESHOLD, TENANT_VERSION_MARK, Settings, schema_for, validate_slug
+from deploy.settings import HANDOVER_THRESHOLD, Settings, schema_for, validate_slug
 
 # templates/sql/tenant.sql.j2 builds tenant schema version 1; each file in
 # sql/tenant_migrations (NNNN_name.sql.j2, NNNN >= 2) moves it one version on.
@@ -147,27 +148,34 @@ def create_tenant(settings: Settings, slug: str, name: str, mode: str, handover_
     )
 
 
-def migrate_tenant(settings: Settings, slug: str, customer_id: str, from_version: int) -> str:
-    """One tenant's pending migrations, its version bumps and log rows: run as one transaction."""
-    from deploy.render import quote_ident, quote_literal as lit
+def dollar_quote(text: str) -> str:
+    """``text`` as a dollar-quoted literal whose tag does not occur in it."""
+    n = 0
+    while f"$m{n}$" in text:
+        n += 1
+    return f"$m{n}${text}$m{n}$"
 
-    cid = lit(customer_id)
-    parts = [
-        owner_prefix(settings),
-        # Two migrate runs at once (issue 8.12): the row lock makes the second
-        # wait for the first's transaction on this tenant, and then it finds
-        # the version moved on and applies nothing, rather than failing.
-        f"SELECT schema_version = {int(from_version)} AS pending FROM system.customers "
-        f"WHERE id = {cid} FOR UPDATE \\gset\n",
-        "\\if :pending\n",
-    ]
-    for v in range(from_version + 1, tenant_version() + 1):
-        parts += [
-            tenant_migration(settings, v, slug),
-            f"COMMENT ON SCHEMA {quote_ident(schema_for(slug))} IS {lit(TENANT_VERSION_MARK + str(v))};\n",
-            f"UPDATE system.customers SET schema_version = {v}, updated_at = now() WHERE id = {cid};\n",
-            f"INSERT INTO system.tenant_migration_log (customer_id, version, status) VALUES ({cid}, {v}, 'applied');\n",
-        ]
-    parts.append(f"SELECT audit.write('tenant.migrated', {cid}, "
-                 f"jsonb_build_object('from', {int(from_version)}, 'to', {tenant_version()}));\n")
-    return "".join(parts) + "\\endif\n"
+
+def migration_session(settings: Settings, lock_timeout_ms: int) -> str:
+    """The start of a psql session that migrates tenants: as the owner, and
+    no lock waited for longer than ``lock_timeout_ms`` (a DDL lock queued
+    behind an app transaction would queue every app query behind it)."""
+    from deploy.render import quote_ident
+
+    return f"SET ROLE {quote_ident(settings.roles.owner)};\nSET lock_timeout = {int(lock_timeout_ms)};\n"
+
+
+def migrate_tenant(settings: Settings, slug: str, customer_id: str, from_version: int,
+                   extra: dict[int, Callable[[str], str]] | None = None) -> str:
+    """One statement, one transaction: a tenant's pending migrations through
+    system.apply_tenant_migration, which prints ``slug|outcome``. ``extra``:
+    migrations past the shipped ones, version -> SQL for a slug (bench/run.py)."""
+    from deploy.render import quote_literal as lit
+
+    def ddl(v: int) -> str:
+        return extra[v](slug) if v in (extra or {}) else tenant_migration(settings, v, slug)
+
+    last = max([tenant_version(), *(extra or {})])
+    sql = "\n".join(ddl(v) for v in range(from_version + 1, last + 1))
+    return (f"SELECT {lit(slug)}, system.apply_tenant_migration({lit(customer_id)}, {int(from_version)}, "
+            f"{last}, {dollar_quote(sql)});\n")

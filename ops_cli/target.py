@@ -206,19 +206,20 @@ class Target:
         path = self.upload(sql)
         return self.shell(feed_file(path, self.psql(database, transaction)))
 
-    def run_sql_parallel(self, scripts: dict[str, str]) -> dict[str, str | None]:
-        """Run several SQL scripts at once on the host, each in its own transaction; error line by key, None if it worked."""
-        paths = {key: self.upload(sql) for key, sql in scripts.items()}
-        jobs = [
-            f'( out=$({self.psql()} < {p} 2>&1); rc=$?; rm -f {p}; '
-            f'echo "$rc {key} $(echo "$out" | grep -m1 ERROR)" ) &'
-            for key, p in paths.items()
-        ]
-        results = {}
-        for line in self.shell(" ".join(jobs) + " wait"):
-            rc, key, *error = line.split(" ", 2)
-            results[key] = None if rc == "0" else (" ".join(error).strip() or f"psql exit {rc}")
-        return results
+    def run_sql_streams(self, scripts: list[str]) -> list[list[str]]:
+        """Run SQL scripts at once, each through one psql session in autocommit
+        (a transaction per statement, stop at the first error); each script's
+        output lines, psql's errors among them."""
+        paths = [self.upload(sql) for sql in scripts]
+        jobs = " ".join(f"( {feed_file(p, self.psql(transaction=False))} ) > {p}.out 2>&1 &" for p in paths)
+        show = " ".join(f'echo "@@stream {i}"; cat {p}.out; rm -f {p}.out;' for i, p in enumerate(paths))
+        outputs: list[list[str]] = []
+        for line in self.shell(f"{jobs} wait; {show}"):
+            if line.startswith("@@stream "):
+                outputs.append([])
+            elif outputs:
+                outputs[-1].append(line)
+        return outputs
 
     def query_json(self, sql: str, database: str | None = None):
         """Run SQL whose last statement returns one JSON value; that value."""

@@ -25,10 +25,11 @@ from deploy.settings import (
     validate_handover_threshold,
     validate_slug,
 )
-from deploy.sqlsteps import create_tenant, migrate_tenant, owner_prefix, tenant_version
+from deploy.sqlsteps import create_tenant, owner_prefix, tenant_version
 from ops_cli.common import (
     DEFAULT, InventoryOpt, JsonOpt, console, err, literal, problem, refuse_destructive, refusing_bad_input, target,
 )
+from ops_cli.migrate import migrate_all
 from ops_cli.target import Target
 
 app = typer.Typer(help="Tenants: one customer, one schema.", no_args_is_help=True)
@@ -179,52 +180,36 @@ def drop(
         console.print(Text.assemble("dropped tenant ", literal(slug, "bold")))
 
 
-def pending_tenants(t: Target, version: int) -> list[dict]:
-    return t.query_json(
-        "SELECT coalesce(jsonb_agg(c ORDER BY c.slug), '[]') FROM "
-        f"(SELECT id, slug, schema_version FROM system.customers WHERE schema_version < {int(version)}) c"
-    )
-
-
-def record_failures(t: Target, failed: dict[str, str], by_slug: dict[str, dict], version: int) -> None:
-    rows = ", ".join(
-        f"({quote_literal(by_slug[s]['id'])}, {version}, 'failed', {quote_literal(e)})" for s, e in failed.items()
-    )
-    t.run_sql(f"INSERT INTO system.tenant_migration_log (customer_id, version, status, error) VALUES {rows};")
-
-
-def migrate_all(t: Target, parallel: int, show: bool = True) -> tuple[int, dict[str, str]]:
-    """Bring every tenant to the current version, `parallel` at a time; (tenants pending, failures by slug)."""
-    version = tenant_version()
-    pending = pending_tenants(t, version)
-    by_slug = {p["slug"]: p for p in pending}
-    failed: dict[str, str] = {}
-    with Progress(console=err, disable=not show) as progress:
-        task = progress.add_task(f"migrate to v{version}", total=len(pending))
-        for i in range(0, len(pending), parallel):
-            batch = pending[i:i + parallel]
-            scripts = {p["slug"]: migrate_tenant(t.settings, p["slug"], p["id"], p["schema_version"]) for p in batch}
-            errors = {s: e for s, e in t.run_sql_parallel(scripts).items() if e}
-            if errors:
-                record_failures(t, errors, by_slug, version)
-                failed.update(errors)
-            progress.advance(task, len(batch))
-    return len(pending), failed
-
-
 @app.command()
 def migrate(
-    parallel: Annotated[int, typer.Option(min=1, max=32, help="Tenants migrated at once.")] = 4,
+    parallel: Annotated[int, typer.Option(min=1, max=32, help="psql sessions migrating tenants at once.")] = 2,
     inventory: InventoryOpt = DEFAULT,
 ):
-    """Apply pending tenant migrations to every tenant schema; run again to resume after a failure."""
+    """Apply pending tenant migrations to every tenant schema; run again to resume after a failure.
+
+    Each tenant migrates in one transaction that waits for a lock no longer
+    than the inventory's migrate_lock_timeout_ms, and is tried again
+    migrate_lock_retries times before it is left for the next run."""
     with target(inventory) as t:
-        todo, failed = migrate_all(t, parallel)
-    for slug, error in sorted(failed.items()):
+        with Progress(console=err) as progress:
+            task = progress.add_task(f"migrate to v{tenant_version()}", total=None)
+
+            def advance(n: int, total: int, note: str) -> None:
+                label = " ".join([f"migrate to v{tenant_version()}", note]).strip()
+                progress.update(task, advance=n, total=total, description=literal(label).markup)
+
+            result = migrate_all(t, parallel, advance)
+        wait = t.settings.migrate_lock_timeout_ms
+    for slug, error in sorted(result.failed.items()):
         problem("failed", f"{slug}: {error}")
-    console.print(f"{todo - len(failed)} of {todo} tenants migrated to v{tenant_version()}")
-    if failed:
-        err.print("fix the failures and run `ops tenant migrate` again: migrated tenants are skipped")
+    for slug, error in sorted(result.retryable.items()):
+        problem("waiting", f"{slug}: {error} (lock_timeout {wait} ms, tried {t.settings.migrate_lock_retries + 1} times)")
+    done = result.pending - len(result.failed) - len(result.retryable)
+    console.print(f"{done} of {result.pending} tenants migrated to v{tenant_version()}"
+                  + (f", {len(result.retried)} after waiting for a lock" if result.retried else ""))
+    if result.failed or result.retryable:
+        err.print("fix the failures, or let the app's locks go, and run `ops tenant migrate` again: "
+                  "migrated tenants are skipped")
         raise typer.Exit(1)
 
 

@@ -40,6 +40,14 @@ backup_keep_days = 7
 # the whole dump, and per-tenant dumps cost ~125-140 whole dumps at 1000 tenants.
 backup_tenant_dumps = False
 
+# `ops tenant migrate`: the longest a tenant's migration waits for a lock
+# (one held by an app transaction, say) before it gives up and lets the app
+# go on, and how often it is tried again (after 0.5, 1, 2, 4 s, ...) before
+# the tenant is left 'retryable' for the next run. While it waits, app
+# queries on that tenant's table queue behind it: keep it short.
+migrate_lock_timeout_ms = 2000
+migrate_lock_retries = 4
+
 production = False
 secrets_name = "prod"
 generate_secrets = False

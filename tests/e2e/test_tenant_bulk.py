@@ -120,3 +120,57 @@ def test_two_migrate_runs_at_once_both_succeed(dev, slug, tmp_path):
     finally:
         for s in slugs:
             dev.ops("tenant", "drop", s, "--yes")
+
+
+def test_migrate_waits_for_an_app_lock_no_longer_than_lock_timeout(dev, slug, tmp_path):
+    """Issue 15: an app transaction holds a lock on one tenant's table during
+    migrate-all. That tenant is tried again, then left 'retryable'; every other
+    tenant migrates; app queries, on that tenant too, wait no longer than lock_timeout."""
+    import subprocess
+    import time
+
+    from tests.e2e.conftest import OPS, ROOT
+
+    slugs = [f"{slug}{i:02d}" for i in range(40)]
+    held, other = slugs[17], slugs[3]
+    (tmp_path / "t.csv").write_text("slug,name,mode,handover_email\n" + "".join(f"{s},L {s},api,\n" for s in slugs))
+    assert dev.ops("tenant", "import", str(tmp_path / "t.csv")).returncode == 0
+    inv = tmp_path / "short_locks.py"
+    inv.write_text(f"short = [('@docker/{dev.local.container}', "
+                   "{'secrets_name': 'dev', 'migrate_lock_timeout_ms': 400, 'migrate_lock_retries': 2})]\n")
+    waits = {held: [], other: []}
+    try:
+        for s in slugs:
+            make_old(dev, s)
+        # statement_timeout: a migration that waits for ever fails the test instead of hanging it.
+        with dev.connect("owner") as lock, dev.connect("app", autocommit=True,
+                                                       options="-c statement_timeout=5000") as app:
+            # The app's open transaction on one tenant, then its queries while migrate-all runs.
+            lock.execute("SELECT system.act_as_tenant(%s)", [held])
+            lock.execute(f'INSERT INTO "tenant_{held}".leads (email) VALUES (\'busy@x.io\')')
+            run = subprocess.Popen([*OPS, "tenant", "migrate", "-i", str(inv)], cwd=ROOT, text=True,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            while run.poll() is None:
+                for s in waits:
+                    start = time.monotonic()
+                    with app.transaction():
+                        app.execute("SELECT system.use_tenant(%s)", [s])
+                        app.execute("SELECT count(*) FROM leads").fetchone()
+                    waits[s].append(time.monotonic() - start)
+            lock.rollback()
+            stdout, stderr = run.communicate(timeout=60)
+        assert run.returncode == 1, stderr
+        assert f"waiting {held}" in stderr and "lock timeout" in stderr and "tried 3 times" in stderr, stderr
+        assert f"{len(slugs) - 1} of {len(slugs)} tenants migrated" in stdout, stdout
+        assert versions(dev, slugs) == {s: 1 if s == held else tenant_version() for s in slugs}
+        with dev.connect("owner") as conn:
+            log = conn.execute("SELECT l.status FROM system.tenant_migration_log l JOIN system.customers c "
+                               "ON c.id = l.customer_id WHERE c.slug = %s", [held]).fetchall()
+        assert log == [("retryable",)]
+        assert len(waits[held]) >= 3 and len(waits[other]) >= 3, waits
+        assert max(waits[held]) < 0.4 + 0.6 and max(waits[other]) < 0.4 + 0.6, waits
+        out = dev.ops("tenant", "migrate", inventory=str(inv))
+        assert out.returncode == 0 and "1 of 1 tenants migrated" in out.stdout, out.stderr
+    finally:
+        for s in slugs:
+            dev.ops("tenant", "drop", s, "--yes")

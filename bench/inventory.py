@@ -18,7 +18,6 @@ bench = [
             "client_networks": ["samenet"],
             "secrets_name": "bench",
             "generate_secrets": True,
-            "expected_tenants": 2000,
         },
     )
 ]

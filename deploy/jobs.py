@@ -24,7 +24,7 @@ def install():
         mode="750",
         backup_dir=s.backup_dir, keep_days=s.backup_keep_days, tenant_prefix=TENANT_PREFIX,
         tenant_version_mark=TENANT_VERSION_MARK,
-        tenant_dumps=s.backup_tenant_dumps, **common,
+        tenant_dumps=s.backup_tenant_dumps, lock_wait_timeout=s.backup_lock_wait_timeout, **common,
     )
     files.template(
         name="Cleanup job",

@@ -57,6 +57,21 @@ def validate_handover_threshold(value) -> int:
     return number
 
 
+def check_tenant_ceiling(settings: "Settings", tenants: int, adding: int = 0) -> None:
+    """BadInput when ``tenants`` plus ``adding`` more would pass max_tenants (``adding`` 0: when already past)."""
+    if tenants + adding <= settings.max_tenants:
+        return
+    if adding:
+        raise BadInput(
+            f"tenant ceiling: {tenants} tenants exist and max_tenants is {settings.max_tenants}, so {adding} more "
+            "would pass it; raise max_tenants in inventory data and run the deploy first"
+        )
+    raise BadInput(
+        f"tenant ceiling: {settings.db_name} has {tenants} tenants, past max_tenants ({settings.max_tenants}); "
+        "drop tenants, or raise max_tenants in inventory data"
+    )
+
+
 def schema_for(slug: str) -> str:
     return TENANT_PREFIX + validate_slug(slug)
 
@@ -68,6 +83,19 @@ def whole_number(data, key: str, default: int) -> int:
         return int(value)
     except (TypeError, ValueError):
         raise BadInput(f"inventory data {key} must be a whole number, not {value!r}") from None
+
+
+# A PostgreSQL duration (pg_dump --lock-wait-timeout): milliseconds, or a number and a unit.
+DURATION_RE = re.compile(r"[0-9]+(ms|s|min|h|d)?")
+
+
+def duration(data, key: str, default: str) -> str:
+    """Inventory data ``key`` as a PostgreSQL duration such as ``30min``; BadInput if it is not one.
+    It reaches the backup job's shell and pg_dump, so nothing else may pass."""
+    value = str(data.get(key) or default).strip()
+    if not DURATION_RE.fullmatch(value):
+        raise BadInput(f"inventory data {key} must be a duration such as 30s, 10min or 1h, not {value!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -102,6 +130,9 @@ class Settings:
     backup_tenant_dumps: bool = False
     migrate_lock_timeout_ms: int = 2000
     migrate_lock_retries: int = 4
+    backup_max_age_hours: int = 26
+    backup_lock_wait_timeout: str = "30min"
+    max_tenants: int = 10000
     production: bool = False
 
     @classmethod
@@ -119,6 +150,9 @@ class Settings:
             backup_tenant_dumps=bool(get("backup_tenant_dumps")),
             migrate_lock_timeout_ms=whole_number(data, "migrate_lock_timeout_ms", cls.migrate_lock_timeout_ms),
             migrate_lock_retries=whole_number(data, "migrate_lock_retries", cls.migrate_lock_retries),
+            backup_max_age_hours=whole_number(data, "backup_max_age_hours", cls.backup_max_age_hours),
+            backup_lock_wait_timeout=duration(data, "backup_lock_wait_timeout", cls.backup_lock_wait_timeout),
+            max_tenants=whole_number(data, "max_tenants", cls.max_tenants),
             production=bool(get("production")),
         )
 

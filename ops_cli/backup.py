@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import shlex
 from typing import Annotated, Optional
 
 import typer
@@ -13,7 +14,7 @@ from rich.text import Text
 
 from deploy.render import quote_literal
 from deploy.settings import BadInput, validate_slug
-from ops_cli.common import DEFAULT, InventoryOpt, console, err, literal, problem, refuse_destructive, target
+from ops_cli.common import DEFAULT, InventoryOpt, console, err, fail, literal, problem, refuse_destructive, target
 from ops_cli.target import OpsError, Target
 from ops_cli.tenant import customer
 
@@ -78,7 +79,7 @@ def list_(inventory: InventoryOpt = DEFAULT):
         lines = t.shell(
             f"cd {t.settings.backup_dir} 2>/dev/null && for d in */; do d=${{d%/}}; [ -L $d ] && continue; "
             "echo \"$d $( [ -e $d/COMPLETE ] && echo complete || echo partial ) "
-            "$(ls $d | grep -c dump) $(du -sb $d | cut -f1)\"; done || true"
+            "$(ls $d | grep -c '\\.dump$') $(du -sb $d | cut -f1)\"; done || true"
         )
     table = Table("run", "state", "dumps", "bytes")
     for line in sorted(x for x in lines if x.strip()):
@@ -104,6 +105,44 @@ def restore(
             raise BadInput(f"run {name} has no copy of tenant {tenant!r}")
         backup(t, "restore", name, tenant)
         console.print(Text.assemble("restored tenant ", literal(tenant, "bold"), literal(f" from run {name}")))
+
+
+LOG = "/var/log/onesift/backup.log"  # the nightly job's (templates/jobs/onesift.cron.j2)
+
+
+def last_good_run(t: Target) -> tuple[str, float] | None:
+    """The run ``latest`` points at and its age in hours (by its COMPLETE file, on the host's clock); None if no run completed."""
+    d = shlex.quote(t.settings.backup_dir)
+    line = t.shell(
+        f'r=$(readlink {d}/latest || true); '
+        f'[ -n "$r" ] && c=$(stat -c %Y {d}/"$r"/COMPLETE 2>/dev/null) && echo "$r $(( $(date +%s) - c ))" || true'
+    )
+    if not line:
+        return None
+    run, seconds = line[-1].split()
+    return run, int(seconds) / 3600
+
+
+def last_nightly_failure(t: Target) -> str | None:
+    """The nightly job's last log line when it says FAILED (the job's one line, no SQL), else None."""
+    line = t.shell(f"tail -n 1 {LOG} 2>/dev/null | grep FAILED || true")
+    return line[-1] if line else None
+
+
+@app.command()
+def status(inventory: InventoryOpt = DEFAULT):
+    """Exit 1 when the newest complete backup run is older than backup_max_age_hours (a check for monitoring)."""
+    with target(inventory) as t:
+        good, failure, limit = last_good_run(t), last_nightly_failure(t), t.settings.backup_max_age_hours
+        where = t.settings.backup_dir
+    if failure:
+        problem("last nightly run failed:", failure)
+    if good is None:
+        fail(f"no complete backup run in {where}: run `ops backup run`", 1)
+    run, hours = good
+    if hours > limit:
+        fail(f"last good backup run {run} is {hours:.1f} h old, past backup_max_age_hours ({limit})", 1)
+    console.print(literal(f"last good backup run {run}: {hours:.1f} h old (limit {limit} h)"))
 
 
 # Rows per table as the dump holds them: count the lines of each COPY block.

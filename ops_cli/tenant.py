@@ -21,6 +21,7 @@ from deploy.settings import (
     HANDOVER_THRESHOLD_RANGE,
     BadInput,
     Settings,
+    check_tenant_ceiling,
     schema_for,
     validate_handover_threshold,
     validate_slug,
@@ -65,6 +66,10 @@ def exists(t: Target, slug: str) -> bool:
     return bool(t.query_json(f"SELECT to_jsonb(EXISTS (SELECT 1 FROM system.customers WHERE slug = {quote_literal(slug)}))"))
 
 
+def tenant_count(t: Target) -> int:
+    return t.query_json("SELECT to_jsonb(count(*)) FROM system.customers")
+
+
 def create_one(t: Target, slug: str, name: str, mode: str, handover_email: str | None,
                handover_threshold: int = HANDOVER_THRESHOLD) -> dict:
     """Validate, then create the customer and its schema in one transaction."""
@@ -73,6 +78,7 @@ def create_one(t: Target, slug: str, name: str, mode: str, handover_email: str |
     threshold = validate_handover_threshold(handover_threshold)
     if exists(t, slug):
         raise BadInput(f"tenant {slug!r} already exists")
+    check_tenant_ceiling(t.settings, tenant_count(t), 1)
     return t.query_json(create_tenant(t.settings, slug, name, mode, handover_email, threshold))
 
 
@@ -297,6 +303,7 @@ def import_tenants(t: Target, rows: list[dict], batch: int = 50, show: bool = Tr
     """Create the tenants not there yet, each in its own transaction, a batch per round trip."""
     have = existing_slugs(t)
     todo = [r for r in rows if r["slug"] not in have]
+    check_tenant_ceiling(t.settings, len(have), len(todo))
     with Progress(console=err, disable=not show) as progress:
         task = progress.add_task("onboarding", total=len(todo))
         for i in range(0, len(todo), batch):

@@ -170,12 +170,67 @@ def test_missing_secrets_are_a_clear_error(tmp_path, monkeypatch):
     assert not (tmp_path / "prod.env").exists()
 
 
-def test_lock_table_sized_for_expected_tenants():
-    from deploy.server import LOCKS_PER_TENANT, locks_per_transaction
+def test_lock_table_sized_from_the_live_relations_with_headroom():
+    from deploy.server import CATALOG_LOCKS, LOCKS_FLOOR, sized_max_locks
 
-    assert locks_per_transaction(1000, 100) == 256  # 16,180 needed < 25,600 slots
-    big = locks_per_transaction(5000, 100)
-    assert big * 100 >= 2 * LOCKS_PER_TENANT * 5000 and big > 256
+    assert sized_max_locks({}, 100, 2) == LOCKS_FLOOR  # a new server: nothing to dump yet
+    # 1000 tenants (8,000 relations): twice what one dump locks fits in 256 per connection.
+    assert sized_max_locks({"relations": 8000, "max_locks_per_transaction": 256}, 100, 2) == 256
+    # 10,000 tenants outgrow the running 256: the next power of two above twice the need.
+    live = {"tenants": 10000, "relations": 80016, "max_locks_per_transaction": 256}
+    grown = sized_max_locks(live, 100, 2)
+    assert grown == 2048 and grown * 100 >= 2 * (80016 + CATALOG_LOCKS)
+    # Idempotent: the grown value, once running, stays; more tenants within the headroom change nothing.
+    assert sized_max_locks({**live, "max_locks_per_transaction": grown}, 100, 2) == grown
+    assert sized_max_locks({**live, "relations": 100000, "max_locks_per_transaction": grown}, 100, 2) == grown
+    # Never shrinks (a restart for nothing), whatever the count falls to.
+    assert sized_max_locks({"relations": 16, "max_locks_per_transaction": 4096}, 100, 2) == 4096
+    # A server that is down keeps what its config file says; a pending restart, the new size.
+    assert sized_max_locks({"configured_max_locks": 2048}, 100, 2) == 2048
+    assert sized_max_locks({**live, "configured_max_locks": grown}, 100, 2) == grown
+    # Fewer connections share the table: more per transaction.
+    assert sized_max_locks({"relations": 8000, "max_locks_per_transaction": 256}, 20, 2) == 1024
+
+
+def test_pinned_lock_setting_is_kept_or_refused():
+    from deploy.server import postgresql_conf
+
+    data = {"pg_settings": {"max_locks_per_transaction": 300}}
+    live = {"tenants": 3000, "relations": 24000, "max_locks_per_transaction": 300}
+    assert postgresql_conf(data, S, live=live)["max_locks_per_transaction"] == 300
+    with pytest.raises(BadInput, match=r"max_locks_per_transaction = 300 cannot hold .* 4000 tenants .* at least 322"):
+        postgresql_conf(data, S, live={**live, "tenants": 4000, "relations": 32000})
+
+
+@pytest.mark.parametrize("value", [0, 0.5, "lots", -2])
+def test_bad_lock_headroom_refused(value):
+    from deploy.server import postgresql_conf
+
+    with pytest.raises(BadInput, match="pg_lock_headroom"):
+        postgresql_conf({"pg_lock_headroom": value}, S, live={"relations": 10})
+
+
+def test_tenant_ceiling():
+    from deploy.settings import check_tenant_ceiling
+
+    ten = Settings(max_tenants=10)
+    check_tenant_ceiling(ten, 9, 1)
+    check_tenant_ceiling(ten, 10)
+    with pytest.raises(BadInput, match="^tenant ceiling: 9 tenants exist and max_tenants is 10, so 2 more would pass it"):
+        check_tenant_ceiling(ten, 9, 2)
+    with pytest.raises(BadInput, match="^tenant ceiling: onesift has 11 tenants, past max_tenants \\(10\\)"):
+        check_tenant_ceiling(ten, 11)
+
+
+@pytest.mark.parametrize("value", ["30min", "1s", "500", "2h"])
+def test_backup_lock_wait_timeout_accepted(value):
+    assert Settings.from_data({"backup_lock_wait_timeout": value}).backup_lock_wait_timeout == value
+
+
+@pytest.mark.parametrize("value", ["30 min", "1s; rm -rf /", "$(id)", "soon"])
+def test_backup_lock_wait_timeout_refused(value):
+    with pytest.raises(BadInput, match="backup_lock_wait_timeout"):
+        Settings.from_data({"backup_lock_wait_timeout": value})
 
 
 def live_catalog(**changes):

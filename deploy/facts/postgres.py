@@ -28,7 +28,8 @@ def psql(database: str, port: int | str, *options: str) -> str:
 
 
 def guarded_query(
-    query: str, database: str, port: int | str, needs_table: str | None = None, stdin_first: bool = False
+    query: str, database: str, port: int | str, needs_table: str | None = None, stdin_first: bool = False,
+    first: str | None = None,
 ) -> str:
     """
     Shell that runs ``query`` only if the server is up and ``database`` (and
@@ -36,7 +37,8 @@ def guarded_query(
     blocks, not processes of their own (Debian's psql is a Perl wrapper, ~25 ms
     a start). A server that does not answer reads as no output; any other
     failure is an error. With ``stdin_first`` psql reads the command's stdin
-    (psql lines the caller sends with ``_stdin``) before the script.
+    (psql lines the caller sends with ``_stdin``) before the script. ``first``
+    runs before the checks, in the ``postgres`` database (server-wide settings).
     """
     script = [query + ";"]
     if needs_table:
@@ -45,6 +47,8 @@ def guarded_query(
     if database != "postgres":
         script = [f"SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = {quote_literal(database)}) AS onesift_ok \\gset",
                   "\\if :onesift_ok", f"\\connect {quote_literal(database)}", *script, "\\endif"]
+    if first:
+        script = [first + ";", *script]
     run = psql("postgres", port, "-At", "-F", "'|'", "-f", "-")
     body = "\n".join(script)
     feed = f"{run} <<'ONESIFT_SQL'\n{body}\nONESIFT_SQL\n"
@@ -200,6 +204,44 @@ class PgLeakproof(PgFact):
 
     def process(self, output):
         return {name: flag == "t" for name, flag in split_rows(output)}
+
+
+class PgLockTable(PgFact):
+    """
+    The server's lock table, and what one whole-database ``pg_dump`` of
+    ``database`` takes from it: the tenants, and the relations it locks
+    (every table, view, sequence, materialized view and foreign table outside
+    the catalogs). ``configured_max_locks`` is what ``config_file`` says, so
+    a server that is down keeps its size; the rest needs a running server,
+    and the counts the database with ``system.customers``.
+
+    .. code:: python
+
+        {"configured_max_locks": 256, "max_connections": 100, "max_locks_per_transaction": 256,
+         "tenants": 1002, "relations": 8028}
+    """
+
+    first = (
+        "SELECT name, setting FROM pg_settings "
+        "WHERE name IN ('max_locks_per_transaction', 'max_connections') ORDER BY 1"
+    )
+    query = (
+        "SELECT 'tenants', count(*) FROM system.customers UNION ALL "
+        "SELECT 'relations', count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') "
+        "AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'"
+    )
+    needs_table = "system.customers"
+
+    def command(self, config_file: str, database: str = "postgres", port: int = 5432) -> str:
+        configured = (
+            "sed -n 's/^max_locks_per_transaction = \\([0-9]*\\).*/configured_max_locks|\\1/p' "
+            f"{shlex.quote(config_file)} 2>/dev/null\n"
+        )
+        return configured + guarded_query(self.query, database, port, self.needs_table, first=self.first)
+
+    def process(self, output):
+        return {name: int(value) for name, value in split_rows(output)}
 
 
 class PgCluster(FactBase):

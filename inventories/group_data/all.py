@@ -30,12 +30,34 @@ client_networks_nossl = []
 # Overrides of deploy/server.py DEFAULT_SERVER_SETTINGS.
 pg_settings = {}
 
-# Sizes max_locks_per_transaction so one pg_dump can lock every tenant table.
-expected_tenants = 1000
+# Tenant ceiling: `ops tenant create` and `ops tenant import` refuse to go
+# past it (exit 2, nothing created), and the deploy refuses a database already
+# past it. 10,000 is where the nightly backup was proven (README, Scale):
+# raise it with a nightly run that proves the new size.
+max_tenants = 10000
+# max_locks_per_transaction is sized by the deploy, not set here: one pg_dump
+# of the whole database locks every table and view (8 per tenant), so the
+# deploy counts the live relations and keeps the lock table at least
+# pg_lock_headroom times what that dump needs. When the tenants outgrow it the
+# deploy grows it to the next power of two, says so, and restarts PostgreSQL
+# (connections drop; ~4 s at 10,000 tenants); it never shrinks it. Naming max_locks_per_transaction in
+# pg_settings pins it instead, and the deploy then fails when the pinned value
+# cannot hold one dump of the live tenants.
+pg_lock_headroom = 2
 
 retention_days = 90
+# cron schedules (/etc/cron.d/onesift) of the nightly backup and the daily cleanup.
+backup_schedule = "30 2 * * *"
+cleanup_schedule = "15 3 * * *"
 backup_dir = "/var/backups/onesift"
 backup_keep_days = 7
+# `ops backup status` exits 1 when the newest complete run is older than this:
+# the interval of backup_schedule (a day) plus the time a run may take.
+backup_max_age_hours = 26
+# pg_dump --lock-wait-timeout: a nightly dump that cannot lock a table (a
+# migration holding it) fails after this, visibly, instead of hanging while it
+# holds locks that stop DDL on every table it has reached. A duration: 30s, 10min, 1h.
+backup_lock_wait_timeout = "30min"
 # Also a pg_dump -n file per tenant each night. Off: a tenant is restored from
 # the whole dump, and per-tenant dumps cost ~125-140 whole dumps at 1000 tenants.
 backup_tenant_dumps = False

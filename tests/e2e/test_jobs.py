@@ -1,5 +1,8 @@
 """Scheduled jobs, backups, restore drill and the audit check, on the dev host."""
 
+import re
+import time
+
 import pytest
 
 from deploy.sqlsteps import tenant_version
@@ -88,6 +91,40 @@ def test_backup_step_failure_is_non_zero(dev):
     h = dev.testinfra()
     out = h.run("/usr/local/sbin/onesift-backup tenant 20990101T000000Z abc-honda")
     assert out.rc == 1 and "FAILED" in out.stderr
+
+
+LATEST = "/var/backups/onesift/latest"
+BACKUP_LOG = "/var/log/onesift/backup.log"
+
+
+def test_failed_nightly_run_is_one_line_and_keeps_latest(dev, tenant):
+    """A dump that fails (here: a table it cannot lock in time) exits 1, logs one
+    short line without pg_dump's query, and leaves `latest` on the last good run."""
+    h = dev.testinfra()
+    assert h.run(BACKUP).rc == 0
+    good = h.file(LATEST).linked_to
+    logged = len(h.file(BACKUP_LOG).content_string.splitlines())
+    time.sleep(1)  # a run a second: the failing one gets a directory of its own
+    with dev.connect("owner") as conn:
+        conn.execute(f'LOCK TABLE "tenant_{tenant}".leads IN ACCESS EXCLUSIVE MODE')
+        out = h.run("LOCK_WAIT_TIMEOUT=1s timeout 60 " + BACKUP)
+    new = h.file(BACKUP_LOG).content_string.splitlines()[logged:]
+    assert out.rc == 1
+    assert len(new) == 1 and "FAILED" in new[0] and "timeout" in new[0], new
+    assert len(new[0]) < 400 and not re.search(r"Query was|LOCK TABLE|SELECT", new[0]), new[0]
+    assert h.file(LATEST).linked_to == good
+
+
+def test_backup_status_exits_1_when_the_last_good_run_is_too_old(dev):
+    assert dev.ops("backup", "run").returncode == 0
+    out = dev.ops("backup", "status")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert re.search(r"last good backup run \d{8}T\d{6}Z: 0\.\d h old \(limit 26 h\)", out.stdout), out.stdout
+    h = dev.testinfra()
+    h.run_expect([0], f"touch -d '27 hours ago' $(readlink -f {LATEST})/COMPLETE")
+    out = dev.ops("backup", "status")
+    assert out.returncode == 1
+    assert re.search(r"error: last good backup run \S+ is 27\.0 h old, past backup_max_age_hours \(26\)", out.stderr), out.stderr
 
 
 def test_ops_backup_run_list_and_verify(dev):

@@ -263,10 +263,11 @@ def bench_ddl(slug: str) -> str:
 
 
 def undo_bench_migration(t: Target, some: list[str]) -> None:
-    """The tenants back where they were: no column, the shipped version."""
+    """The tenants back where they were: no column, the shipped version (autocommit:
+    one transaction would lock every tenant's table at once)."""
     t.run_sql("".join(f"ALTER TABLE {quote_ident(schema_for(s))}.leads DROP COLUMN IF EXISTS bench_region;\n" for s in some)
               + f"UPDATE system.customers SET schema_version = {tenant_version()} "
-              f"WHERE schema_version = {BENCH_VERSION};\n")
+              f"WHERE schema_version = {BENCH_VERSION};\n", None, False)
 
 
 def only_pending(t: Target, some: list[str]) -> None:

@@ -7,7 +7,7 @@ from pyinfra.api import deploy
 
 from deploy import secrets
 from deploy.operations import pg
-from deploy.settings import Settings
+from deploy.settings import TENANT_SETTING, Settings
 from deploy.sqlsteps import EXTENSIONS, LEAKPROOF_FUNCTIONS, deploy_steps
 
 ROLE_ATTRIBUTES = {
@@ -32,6 +32,10 @@ def bootstrap():
     for key, attrs in ROLE_ATTRIBUTES.items():
         role = settings.roles.by_key(key)
         pg.role(name=f"Role {role}", role=role, password=pw.get(key), port=settings.pg_port, **attrs)
+    # Before any migration: migrations and functions set onesift.tenant as the
+    # owner, a superuser-only parameter once onesift_guard defines it.
+    pg.parameter_setter(name=f"{settings.roles.owner} may set {TENANT_SETTING}", parameter=TENANT_SETTING,
+                        role=settings.roles.owner, port=settings.pg_port)
     pg.database(
         name=f"Database {settings.db_name}",
         database=settings.db_name,

@@ -104,10 +104,9 @@ LEAKPROOF_FUNCTIONS = ("pg_catalog.enum_eq(anyenum, anyenum)", "pg_catalog.enum_
 
 
 # Repeatable scripts the superuser applies between the owner's migrations and
-# functions: per-role log settings and the owner's right to set the tenant
-# parameter (only a superuser may give either), and the audit trail's
-# hand-over to its own role (only a superuser may give it away). Before the
-# functions, because the new use_tenant sets onesift.tenant as the owner.
+# functions: per-role log settings (only a superuser may set them) and the
+# audit trail's hand-over to its own role (only a superuser may give it away).
+# (The owner's right to set onesift.tenant comes earlier: database.bootstrap.)
 SUPERUSER_SCRIPTS = ("role_settings", "audit_owner")
 
 

@@ -206,6 +206,27 @@ class PgLeakproof(PgFact):
         return {name: flag == "t" for name, flag in split_rows(output)}
 
 
+class PgParameterSetters(PgFact):
+    """
+    Roles granted SET on a parameter (``GRANT SET ON PARAMETER``, PostgreSQL 15+), by parameter.
+
+    .. code:: python
+
+        {"onesift.tenant": ["onesift_owner"]}
+    """
+
+    query = (
+        "SELECT p.parname, a.grantee::regrole FROM pg_parameter_acl p, aclexplode(p.paracl) a "
+        "WHERE a.privilege_type = 'SET' AND a.grantee <> 0 ORDER BY 1, 2"
+    )
+
+    def process(self, output):
+        setters: dict[str, list[str]] = {}
+        for name, role in split_rows(output):
+            setters.setdefault(name, []).append(role)
+        return setters
+
+
 class PgLockTable(PgFact):
     """
     The server's lock table, and what one whole-database ``pg_dump`` of

@@ -26,6 +26,7 @@ from deploy.facts.postgres import (
     PgDeployState,
     PgExtensions,
     PgLeakproof,
+    PgParameterSetters,
     PgRoleAttributes,
     psql,
 )
@@ -270,6 +271,28 @@ def extension(extension: str, database: str, schema: str = "public", port: int =
         return
     sql = f"CREATE EXTENSION IF NOT EXISTS {quote_ident(name)} WITH SCHEMA {quote_ident(schema)};\n"
     yield from run_sql_file(f"extension-{name}", sql, database, port)
+
+
+@operation()
+def parameter_setter(parameter: str, role: str, port: int = 5432):
+    """
+    Let ``role`` set ``parameter`` (``GRANT SET ON PARAMETER``; PostgreSQL 15+,
+    cluster-wide, superuser only). For a parameter a module defines as
+    superuser-only, the grantee is then the one role besides superusers that
+    may set it.
+
+    **Example:**
+
+    .. code:: python
+
+        pg.parameter_setter(parameter="onesift.tenant", role="onesift_owner")
+    """
+    if role in read_fact(PgParameterSetters, port=port).get(parameter, []):
+        host.noop(f"{role} may set {parameter}")
+        return
+    name = ".".join(quote_ident(part) for part in parameter.split("."))
+    yield from run_sql_file("parameter-setter", f"GRANT SET ON PARAMETER {name} TO {quote_ident(role)};\n",
+                            "postgres", port)
 
 
 @operation()

@@ -114,4 +114,4 @@ def test_no_change_redeploy_reads_each_pg_fact_once(ssh):
     assert out.returncode == 0, out.stderr[-2000:]
     reads = re.findall(r"Getting fact: deploy\.facts\.postgres\.(\w+)", out.stdout + out.stderr)
     assert sorted(reads) == ["PgCluster", "PgDatabaseOwners", "PgDeployState", "PgExtensions",
-                             "PgLeakproof", "PgLockTable", "PgRoleAttributes"]
+                             "PgLeakproof", "PgLockTable", "PgParameterSetters", "PgRoleAttributes"]

@@ -309,7 +309,7 @@ def app_latencies(conn_args: dict, tenants: list[str], until: threading.Event, c
                 with conn.transaction():
                     conn.execute("SELECT system.use_tenant(%s)", [rnd.choice(tenants)])
                     conn.execute("SELECT count(*) FROM leads WHERE status = 'new'").fetchone()
-                    conn.execute("INSERT INTO leads (email) VALUES ('app@example.com')")
+                    conn.execute("INSERT INTO leads (email) VALUES ('app-' || gen_random_uuid() || '@example.com')")
                 times.append(time.perf_counter() - start)
                 time.sleep(0.005)
 
@@ -323,7 +323,7 @@ def app_latencies(conn_args: dict, tenants: list[str], until: threading.Event, c
 
 def bench_migrate(t: Target, n: int, with_data: int = 100, rows: int = 1000) -> None:
     """Issue 15: migrate-all against its floor, with and without data, and under app load."""
-    everyone = slugs(n)
+    everyone, with_data = slugs(n), min(with_data, n)
     ours, base = migrate_pair(t, everyone)
     report(f"migrate {n} tenants (ADD COLUMN default + index): ops vs one psql (s)", ours, base, limit=2)
     loaded = everyone[:with_data]

@@ -30,7 +30,7 @@ import psycopg  # noqa: E402
 
 from deploy import secrets  # noqa: E402
 from deploy.render import access, environment, quote_ident, quote_literal  # noqa: E402
-from deploy.settings import schema_for  # noqa: E402
+from deploy.settings import TENANT_VERSION_MARK, schema_for  # noqa: E402
 from deploy.sqlsteps import owner_prefix, tenant_ddl, tenant_version, views_ddl  # noqa: E402
 from ops_cli.host import LocalHost, run_container, state_dir, wait_for_port  # noqa: E402
 from ops_cli.migrate import migrate_all  # noqa: E402
@@ -263,9 +263,12 @@ def bench_ddl(slug: str) -> str:
 
 
 def undo_bench_migration(t: Target, some: list[str]) -> None:
-    """The tenants back where they were: no column, the shipped version (autocommit:
-    one transaction would lock every tenant's table at once)."""
-    t.run_sql("".join(f"ALTER TABLE {quote_ident(schema_for(s))}.leads DROP COLUMN IF EXISTS bench_region;\n" for s in some)
+    """The tenants back where they were: no column, the shipped version, in the
+    schema comment too, which a restore reads (autocommit: one transaction
+    would lock every tenant's table at once)."""
+    mark = quote_literal(f"{TENANT_VERSION_MARK}{tenant_version()}")
+    t.run_sql("".join(f"ALTER TABLE {quote_ident(schema_for(s))}.leads DROP COLUMN IF EXISTS bench_region;\n"
+                      f"COMMENT ON SCHEMA {quote_ident(schema_for(s))} IS {mark};\n" for s in some)
               + f"UPDATE system.customers SET schema_version = {tenant_version()} "
               f"WHERE schema_version = {BENCH_VERSION};\n", None, False)
 

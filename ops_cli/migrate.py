@@ -61,8 +61,10 @@ def run_round(t: Target, batch: list[dict], parallel: int, extra) -> dict[str, s
     sessions = [batch[i::parallel] for i in range(parallel) if batch[i::parallel]]
     scripts = [head + "".join(migrate_tenant(t.settings, p["slug"], p["id"], p["schema_version"], extra)
                               for p in tenants) for tenants in sessions]
+    streams = t.run_sql_streams(scripts)
+    streams += [[]] * (len(sessions) - len(streams))  # a session with no output failed every tenant
     outcomes = {}
-    for tenants, lines in zip(sessions, t.run_sql_streams(scripts)):
+    for tenants, lines in zip(sessions, streams):
         names = {p["slug"] for p in tenants}
         results = dict(line.split("|", 1) for line in lines if line.split("|", 1)[0] in names and "|" in line)
         trouble = next((line for line in lines if "ERROR" in line or "error:" in line), "psql stopped")

@@ -18,6 +18,8 @@ bench = [
             "client_networks": ["samenet"],
             "secrets_name": "bench",
             "generate_secrets": True,
+            # bench/scale.py takes it to 10,000 tenants and creates one more.
+            "max_tenants": 20000,
         },
     )
 ]

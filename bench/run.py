@@ -81,10 +81,10 @@ def onboard_cli(n: int) -> None:
     os.unlink(f.name)
 
 
-def floor_sql(t: Target, n: int) -> str:
-    """The same DDL, rendered here and run straight through one psql session."""
+def floor_sql(t: Target, n: int, start: int = 0) -> str:
+    """The same DDL, rendered here and run straight through one psql session (tenants ``start``..``n``)."""
     parts = []
-    for s in slugs(n):
+    for s in slugs(n)[start:]:
         parts += [
             "BEGIN;\n", owner_prefix(t.settings),
             "INSERT INTO system.customers (slug, name, ingestion_mode, schema_version) VALUES "
@@ -390,17 +390,8 @@ def counts(text: str) -> list[int]:
     return sorted(set(positive(x) for x in text.split(",")))
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--tenants", type=counts, default="100,1000", help="comma-separated tenant counts")
-    p.add_argument("--rls-rows", type=positive, default=100_000)
-    p.add_argument("--rls-loops", type=positive, default=2000)
-    p.add_argument("--clients", type=positive, default=32, help="concurrent API key validations")
-    p.add_argument("--calls", type=positive, default=100, help="validations per client")
-    p.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
-    args = p.parse_args()
-    sizes = args.tenants
-
+def bring_up() -> Target:
+    """The bench host, made (again, if it predates sshd) and deployed; a Target on it."""
     os.environ.update(ENV)
     import docker
 
@@ -414,7 +405,21 @@ def main() -> None:
     run_container(HOST)
     wait_for_port(HOST.ports["22/tcp"])
     sh(*OPS, "db", "setup", "-i", INVENTORY)
-    t = Target(INVENTORY)
+    return Target(INVENTORY)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--tenants", type=counts, default="100,1000", help="comma-separated tenant counts")
+    p.add_argument("--rls-rows", type=positive, default=100_000)
+    p.add_argument("--rls-loops", type=positive, default=2000)
+    p.add_argument("--clients", type=positive, default=32, help="concurrent API key validations")
+    p.add_argument("--calls", type=positive, default=100, help="validations per client")
+    p.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
+    args = p.parse_args()
+    sizes = args.tenants
+
+    t = bring_up()
     print(f"{'measurement':68} {'value':>9} {'baseline':>9} {'ratio':>8}  target")
     try:
         reset()

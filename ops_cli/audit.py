@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from deploy.audit import differences, live_sql, render_csv, render_markdown
+from deploy.audit import differences, live_sql, read_live, render_csv, render_markdown
 from deploy.render import quote_literal
 from deploy.settings import BadInput, validate_slug
 from ops_cli.common import DEFAULT, InventoryOpt, JsonOpt, console, err, fail, literal, problem, target
@@ -41,7 +41,7 @@ def grants(
 def check(inventory: InventoryOpt = DEFAULT):
     """Compare the live catalog with the templates; exit 2 and list each difference on drift."""
     with target(inventory) as t:
-        diffs = differences(t.settings, t.query_json(live_sql(t.settings)))
+        diffs = differences(t.settings, read_live(t.run_sql(live_sql(t.settings))))
     if diffs:
         for d in diffs:
             problem("drift", d)

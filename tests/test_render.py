@@ -1,5 +1,7 @@
 """SQL and config rendering, slug rules, SCRAM verifiers and secrets: no host needed."""
 
+import copy
+import json
 import re
 import stat
 
@@ -233,18 +235,18 @@ def test_backup_lock_wait_timeout_refused(value):
         Settings.from_data({"backup_lock_wait_timeout": value})
 
 
-def live_catalog(**changes):
-    """A live catalog as deploy.audit.live_sql returns it, matching the templates for one tenant."""
-    from deploy.audit import matrix
+def live_catalog():
+    """A live catalog as deploy.audit.read_live returns it, matching the templates: tenants ab and cd, one shape each."""
+    from deploy.audit import SCHEMA_MARK, SLUG_MARK, matrix
 
-    schema = "tenant_ab"
-    live = {
-        "privileges": [[p.role, p.schema, p.kind, p.object, p.privilege] for p in matrix(S, [schema])],
-        "tables": [[schema, t, True, True] for t in TABLES],
-        "policies": [[schema, t, "tenant_isolation", "ALL", ["public"],
-                      "( SELECT (current_setting('onesift.tenant'::text, true) = 'ab'::text))",
-                      "( SELECT (current_setting('onesift.tenant'::text, true) = 'ab'::text))"] for t in TABLES],
-        "tenants": [["ab", schema]],
+    qual = f"( SELECT (current_setting('onesift.tenant'::text, true) = {SLUG_MARK}::text))"
+    shape = {
+        "privileges": [[p.role, p.kind, p.object, p.privilege] for p in matrix(S, [SCHEMA_MARK]) if p.schema == SCHEMA_MARK],
+        "tables": [[t, True, True] for t in TABLES],
+        "policies": [[t, "tenant_isolation", "ALL", ["public"], qual, qual] for t in TABLES],
+    }
+    system = {
+        "privileges": [[p.role, p.schema, p.kind, p.object, p.privilege] for p in matrix(S, [])],
         "default_acl_public_execute": False,
         "roles": {"onesift_app": [False, False, False, False], "onesift_auditor": [False, False, False, False]},
         "owned_by_runtime": 0,
@@ -252,8 +254,18 @@ def live_catalog(**changes):
         "audit_log_writers": [],
         "enum_eq_leakproof": True,
     }
-    live.update(changes)
-    return live
+    return {"system": system, "shapes": {"ab": shape, "cd": copy.deepcopy(shape)},
+            "tenants": [("tenant_ab", "ab", "ab"), ("tenant_cd", "cd", "cd")]}
+
+
+def test_audit_reads_the_live_catalog_a_line_at_a_time():
+    from deploy.audit import read_live
+
+    live = live_catalog()
+    lines = [json.dumps(["system", live["system"]])]
+    lines += [json.dumps(["shape", k, shape]) for k, shape in live["shapes"].items()]
+    lines += [json.dumps(["tenant", *row]) for row in live["tenants"]]
+    assert read_live(lines) == live
 
 
 def test_audit_finds_no_difference_in_a_matching_catalog():
@@ -266,14 +278,15 @@ def test_audit_lists_each_kind_of_drift():
     from deploy.audit import differences
 
     live = live_catalog()
-    live["privileges"].append(["onesift_app", "system", "table", "customers", "SELECT"])
-    live["privileges"].remove(["onesift_app", "system", "function", "current_tenant()", "EXECUTE"])
-    live["tables"][1][3] = False
-    live["policies"][0][5] = "true"
-    del live["policies"][2]
-    live["roles"]["onesift_app"][1] = True
-    live["audit_log_owner"] = "onesift_owner"
-    live["audit_log_writers"] = ["onesift_owner"]
+    system, shape = live["system"], live["shapes"]["ab"]
+    system["privileges"].append(["onesift_app", "system", "table", "customers", "SELECT"])
+    system["privileges"].remove(["onesift_app", "system", "function", "current_tenant()", "EXECUTE"])
+    shape["tables"][1][2] = False
+    shape["policies"][0][4] = "true"
+    del shape["policies"][2]
+    system["roles"]["onesift_app"][1] = True
+    system["audit_log_owner"] = "onesift_owner"
+    system["audit_log_writers"] = ["onesift_owner"]
     diffs = differences(S, live)
     assert "extra privilege: onesift_app SELECT on table system.customers" in diffs
     assert "missing privilege: onesift_app EXECUTE on function system.current_tenant()" in diffs
@@ -283,7 +296,22 @@ def test_audit_lists_each_kind_of_drift():
     assert any(d.startswith("role onesift_app has") for d in diffs)
     assert "audit.log is owned by onesift_owner, not onesift_audit_owner" in diffs
     assert "onesift_owner may change audit.log directly" in diffs
-    assert len(diffs) == 8
+    assert len(diffs) == 8  # tenant cd, of the matching shape, adds none
+
+
+def test_audit_names_each_tenant_of_a_drifted_shape_and_schemas_no_tenant_owns():
+    from deploy.audit import differences
+
+    live = live_catalog()
+    live["shapes"]["ab"]["privileges"].append(["onesift_auditor", "table", "leads", "SELECT"])
+    live["tenants"] += [("tenant_ef", "ef", "ab"), ("tenant_stray", None, "cd"), ("tenant_gone", "gone", None)]
+    diffs = differences(S, live)
+    assert [d for d in diffs if "onesift_auditor SELECT" in d] == [
+        "extra privilege: onesift_auditor SELECT on table tenant_ab.leads",
+        "extra privilege: onesift_auditor SELECT on table tenant_ef.leads",
+    ]
+    assert "extra policy: tenant_isolation on tenant_stray.leads" in diffs
+    assert "missing schema: tenant_gone of tenant gone" in diffs
 
 
 def test_create_tenant_sql_sets_the_threshold_and_lets_the_database_name_the_schema():

@@ -1,6 +1,5 @@
 """Tenant isolation, API keys, the CLI's input checks and seed, on the dev host."""
 
-import psycopg
 import pytest
 from psycopg import errors
 

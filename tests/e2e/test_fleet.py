@@ -1,0 +1,84 @@
+"""A fleet of 300 tenants on the SSH host (issue 9): backup, verify, one-tenant
+restore and the audit check, at a count where bugs that grow with N show.
+`ops backup verify` failed from 10 tenants on (one jsonb_build_object call
+with two arguments a table, 100 at most); a few tenants would hide that."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+FLEET = 300
+# Hyphens too: a slug with '-' makes a schema name that has to be quoted.
+SLUGS = [f"fleet-{i:03d}" if i % 2 else f"fleet_{i:03d}" for i in range(FLEET)]
+
+
+@pytest.fixture(scope="module")
+def fleet(ssh, tmp_path_factory):
+    """300 tenants imported onto the SSH host; gone again after the module."""
+    path = tmp_path_factory.mktemp("fleet") / "fleet.csv"
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["slug", "name", "mode", "handover_email"])
+        w.writerows([s, f"Fleet {s}", "api", ""] for s in SLUGS)
+    out = ssh.ops("tenant", "import", str(path), "--batch", "100")
+    assert out.returncode == 0, out.stderr
+    yield ssh
+    with ssh.connect("owner") as conn:
+        for slug in SLUGS:
+            conn.execute(f'DROP SCHEMA IF EXISTS "tenant_{slug}" CASCADE')
+        conn.execute("DELETE FROM system.customers WHERE slug = ANY(%s)", [SLUGS])
+
+
+def add_leads(host, slug: str, n: int) -> None:
+    with host.connect("app") as conn:
+        conn.execute("SELECT system.use_tenant(%s)", [slug])
+        conn.execute("INSERT INTO leads (email) SELECT gen_random_uuid() || '@example.com' FROM generate_series(1, %s)", [n])
+
+
+def leads(host, slug: str) -> int:
+    with host.connect("app") as conn:
+        conn.execute("SELECT system.use_tenant(%s)", [slug])
+        return conn.execute("SELECT count(*) FROM leads").fetchone()[0]
+
+
+def test_backup_and_verify_a_fleet(fleet):
+    add_leads(fleet, SLUGS[1], 25)
+    out = fleet.ops("backup", "run")
+    assert out.returncode == 0, out.stderr
+    out = fleet.ops("backup", "verify")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "restore drill passed" in out.stdout
+    tables = int(out.stdout.split(" tables,")[0].rsplit(" ", 1)[1])
+    assert tables >= 5 * FLEET, out.stdout
+
+
+def test_restore_one_tenant_of_a_fleet(fleet):
+    """Tenant A goes back to the backup; tenant B keeps what it wrote after it."""
+    a, b = SLUGS[3], SLUGS[4]  # fleet-003 has a hyphen
+    add_leads(fleet, a, 7)
+    assert fleet.ops("backup", "run").returncode == 0
+    before_b = leads(fleet, b)
+    add_leads(fleet, a, 5)
+    add_leads(fleet, b, 3)
+    out = fleet.ops("backup", "restore", "--tenant", a, "--yes")
+    assert out.returncode == 0, out.stderr
+    assert leads(fleet, a) == 7
+    assert leads(fleet, b) == before_b + 3
+
+
+def test_audit_check_of_a_fleet_finds_one_drifted_tenant(fleet):
+    out = fleet.ops("audit", "check")
+    assert out.returncode == 0, out.stdout + out.stderr
+    drifted = f'"tenant_{SLUGS[-2]}".messages'
+    with fleet.connect("owner") as conn:
+        conn.execute(f"ALTER TABLE {drifted} NO FORCE ROW LEVEL SECURITY")
+    try:
+        out = fleet.ops("audit", "check")
+    finally:
+        with fleet.connect("owner") as conn:
+            conn.execute(f"ALTER TABLE {drifted} FORCE ROW LEVEL SECURITY")
+    assert out.returncode == 2
+    assert f"row level security not forced: tenant_{SLUGS[-2]}.messages" in out.stderr
+    assert "1 differences" in out.stderr, out.stderr

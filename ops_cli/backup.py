@@ -168,7 +168,11 @@ def verify_run(t: Target, name: str) -> list[tuple[str, int, int]]:
     expected = dict(line_count(line) for line in t.shell(f"{pg} pg_restore -f - --data-only {dump} | {COUNT_COPY}"))
     try:
         t.shell(f"{pg} createdb -p {s.pg_port} -T template0 {scratch}")
-        t.shell(f"{pg} pg_restore -p {s.pg_port} -d {scratch} --exit-on-error --no-comments {dump}")
+        # A scratch database needs no durable commits: without a flush per
+        # statement the restore of 700 tenants took 27.5 s instead of 57 s
+        # (-j 2 took 40 s, one transaction 49.7 s).
+        t.shell(f'{pg} env PGOPTIONS="$PGOPTIONS -c synchronous_commit=off" '
+                f"pg_restore -p {s.pg_port} -d {scratch} --exit-on-error --no-comments {dump}")
         restored = dict(line_count(line) for line in t.run_sql(COUNT_RESTORED, database=scratch) if line.strip())
     finally:
         t.shell(f"{pg} dropdb -p {s.pg_port} --if-exists {scratch}")

@@ -21,6 +21,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,12 +33,12 @@ from deploy import secrets  # noqa: E402
 from deploy.render import access, environment, quote_ident, quote_literal  # noqa: E402
 from deploy.settings import TENANT_VERSION_MARK, schema_for  # noqa: E402
 from deploy.sqlsteps import owner_prefix, tenant_ddl, tenant_version, views_ddl  # noqa: E402
-from ops_cli.host import LocalHost, run_container, state_dir, wait_for_port  # noqa: E402
+from ops_cli.host import RELEASES, LocalHost, run_container, state_dir, wait_for_port  # noqa: E402
 from ops_cli.migrate import migrate_all  # noqa: E402
 from ops_cli.target import Target, docker_env  # noqa: E402
 
 INVENTORY = "bench/inventory.py"
-HOST = LocalHost("ssh", "onesift-bench", INVENTORY, {"5432/tcp": 55434, "22/tcp": 22023})
+HOST = LocalHost("bench", "onesift-bench", INVENTORY, {"5432/tcp": 55434, "22/tcp": 22023})
 OPS = [sys.executable, "-m", "ops_cli.main"]
 ENV = docker_env()
 MISSED: list[str] = []
@@ -390,8 +391,11 @@ def counts(text: str) -> list[int]:
     return sorted(set(positive(x) for x in text.split(",")))
 
 
-def bring_up() -> Target:
-    """The bench host, made (again, if it predates sshd) and deployed; a Target on it."""
+def bring_up(release: str = RELEASES[0]) -> Target:
+    """The bench host on Debian ``release``, made (again, if it predates sshd or runs
+    another release) and deployed; a Target on it."""
+    global HOST
+    HOST = replace(HOST, release=release)
     os.environ.update(ENV)
     import docker
 
@@ -415,11 +419,13 @@ def main() -> None:
     p.add_argument("--rls-loops", type=positive, default=2000)
     p.add_argument("--clients", type=positive, default=32, help="concurrent API key validations")
     p.add_argument("--calls", type=positive, default=100, help="validations per client")
+    p.add_argument("--release", choices=RELEASES, default=RELEASES[0], help="the bench host's Debian release")
     p.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
     args = p.parse_args()
     sizes = args.tenants
 
-    t = bring_up()
+    t = bring_up(args.release)
+    print(f"platform: Debian {args.release}, PostgreSQL {t.run_sql('SHOW server_version')[-1].split()[0]}", flush=True)
     print(f"{'measurement':68} {'value':>9} {'baseline':>9} {'ratio':>8}  target")
     try:
         reset()

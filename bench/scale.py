@@ -92,9 +92,28 @@ FOOTPRINT = """SELECT (SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c
 """
 
 
+# A backend's memory grows with each tenant it touches (relation and catalog
+# caches, kept for the session): what a pooled app connection ends up holding.
+SESSION_MEMORY = """CREATE TEMP TABLE before AS SELECT sum(total_bytes) AS b FROM pg_backend_memory_contexts;
+DO $$
+DECLARE s text;
+BEGIN
+    FOR s IN SELECT schema_name FROM system.customers ORDER BY slug LIMIT {k} LOOP
+        EXECUTE format('SELECT (SELECT count(*) FROM %1$I.leads) + (SELECT count(*) FROM %1$I.conversations)
+            + (SELECT count(*) FROM %1$I.messages) + (SELECT count(*) FROM %1$I.handoffs)
+            + (SELECT count(*) FROM %1$I.personas)', s);
+    END LOOP;
+END $$;
+SELECT (sum(total_bytes) - (SELECT b FROM before)) / {k} FROM pg_backend_memory_contexts;
+"""
+
+
 def footprint(t, n: int) -> None:
     """What N tenants cost the server, for the README's 100,000-tenant estimate."""
     catalog, relations, attributes, database = map(int, t.run_sql(FOOTPRINT)[-1].split("|"))
+    k = min(n, 1000)
+    per_tenant = float(t.run_sql(SESSION_MEMORY.format(k=k))[-1])
+    print(f"-- {n} tenants: a session's memory grows {per_tenant / 1024:.1f} KB a tenant it touches ({k} touched)", flush=True)
     dump = int(t.shell(f"stat -c %s {t.settings.backup_dir}/latest/{t.settings.db_name}.dump")[-1])
     print(f"-- {n} tenants: catalog {catalog / 2**20:.1f} MB ({catalog / n / 1024:.1f} KB a tenant), "
           f"{relations} pg_class rows, {attributes} pg_attribute rows, database {database / 2**20:.1f} MB, "
@@ -112,11 +131,13 @@ KINDS = {
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--tenants", type=bench.positive, default=10_000, help="N; also timed at N/10, and a restore at 100 when N/10 is more")
+    p.add_argument("--release", choices=bench.RELEASES, default=bench.RELEASES[0], help="the bench host's Debian release")
     p.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
     args = p.parse_args()
     n = args.tenants
     small = max(n // 10, 1)
-    t = bench.bring_up()
+    t = bench.bring_up(args.release)
+    print(f"platform: Debian {args.release}, PostgreSQL {t.run_sql('SHOW server_version')[-1].split()[0]}", flush=True)
     print(f"{'measurement':68} {'value':>9} {'baseline':>9} {'ratio':>8}  target", flush=True)
     try:
         bench.reset()

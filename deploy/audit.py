@@ -89,6 +89,15 @@ SCHEMA_MARK = "{schema}"
 SLUG_MARK = "{slug}"
 
 
+def expr(column: str) -> str:
+    """SQL printing a policy expression as pg_policies does. Without column
+    references it is printed without its table (pg_get_expr(e, 0)): naming the
+    table opens each one, 6.8 s for 50,000 policies at 10,000 tenants against
+    0.9 s (issue 9)."""
+    return (f"CASE WHEN {column}::text LIKE '%{{VAR %' THEN pg_get_expr({column}, p.polrelid) "
+            f"ELSE pg_get_expr({column}, 0) END")
+
+
 def live_sql(settings: Settings) -> str:
     """The live catalog, a JSON array a line: ["system", {...}], then ["shape", k, {...}] for each distinct
     tenant-schema shape, then ["tenant", schema, slug, k] for each tenant schema and each customer."""
@@ -153,18 +162,23 @@ tables AS (
     FROM pg_class WHERE relkind = 'r' AND relnamespace IN (SELECT oid FROM tenant_schemas) GROUP BY relnamespace
 ),
 pols AS (
-    SELECT p.schemaname, jsonb_agg(jsonb_build_array(p.tablename, p.policyname, p.cmd, p.roles::text[],
-               replace(p.qual, quote_literal(t.slug), {quote_literal(SLUG_MARK)}),
-               replace(p.with_check, quote_literal(t.slug), {quote_literal(SLUG_MARK)}))
-           ORDER BY p.tablename, p.policyname) AS v
-    FROM pg_policies p JOIN tenant_schemas t ON t.schema = p.schemaname GROUP BY p.schemaname
+    SELECT c.relnamespace, jsonb_agg(jsonb_build_array(c.relname, p.polname,
+               CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE'
+                             WHEN 'd' THEN 'DELETE' ELSE 'ALL' END,
+               CASE WHEN p.polroles = '{{0}}' THEN ARRAY['public']
+                    ELSE ARRAY(SELECT rolname::text FROM pg_roles WHERE oid = ANY(p.polroles) ORDER BY 1) END,
+               replace({expr('p.polqual')}, quote_literal(t.slug), {quote_literal(SLUG_MARK)}),
+               replace({expr('p.polwithcheck')}, quote_literal(t.slug), {quote_literal(SLUG_MARK)}))
+           ORDER BY c.relname, p.polname) AS v
+    FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid JOIN tenant_schemas t ON t.oid = c.relnamespace
+    GROUP BY c.relnamespace
 )
 SELECT t.schema, t.slug, jsonb_build_object('privileges', coalesce(privs.v, '[]'), 'tables', coalesce(tables.v, '[]'),
                                             'policies', coalesce(pols.v, '[]')) AS shape
 FROM tenant_schemas t
 LEFT JOIN privs ON privs.schema = t.schema
 LEFT JOIN tables ON tables.relnamespace = t.oid
-LEFT JOIN pols ON pols.schemaname = t.schema
+LEFT JOIN pols ON pols.relnamespace = t.oid
 UNION ALL
 SELECT schema_name, slug, NULL FROM system.customers c
 WHERE NOT EXISTS (SELECT FROM pg_namespace n WHERE n.nspname = c.schema_name);

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pyinfra import host
 from pyinfra.api import deploy
 
-from deploy import secrets
+from deploy import platform, secrets
 from deploy.operations import pg
-from deploy.settings import TENANT_SETTING, Settings
+from deploy.settings import TENANT_SETTING
 from deploy.sqlsteps import EXTENSIONS, LEAKPROOF_FUNCTIONS, deploy_steps
 
 ROLE_ATTRIBUTES = {
@@ -27,7 +27,7 @@ def passwords() -> dict[str, str]:
 
 @deploy("OneSift roles, database and extensions")
 def bootstrap():
-    settings = Settings.from_data(host.data)
+    settings = platform.settings()
     pw = passwords()
     for key, attrs in ROLE_ATTRIBUTES.items():
         role = settings.roles.by_key(key)
@@ -48,7 +48,7 @@ def bootstrap():
 
 @deploy("OneSift schema migrations, functions and grants")
 def migrate():
-    settings = Settings.from_data(host.data)
+    settings = platform.settings()
     # Most steps as the owner, so objects get the right owner; some as the
     # superuser (rights only a superuser may give): see deploy_steps.
     for step, as_owner in deploy_steps(settings):

@@ -11,6 +11,7 @@ from pyinfra.api import deploy
 from pyinfra.facts.files import File
 from pyinfra.operations import apt, files, server
 
+from deploy import platform
 from deploy.render import ROOT, checksum
 from deploy.settings import Settings
 
@@ -38,7 +39,7 @@ def source_checksum() -> str:
 
 @deploy("onesift_guard module")
 def install():
-    settings = Settings.from_data(host.data)
+    settings = platform.settings()
     apt.packages(name="Install the module's build tools", packages=build_packages(settings), no_recommends=True)
     for name in SOURCE_FILES:
         files.put(name=f"Upload {name}", src=str(SOURCE / name), dest=f"{BUILD_DIR}/{name}",

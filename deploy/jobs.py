@@ -6,14 +6,15 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import files
 
+from deploy import platform
 from deploy.operations import jobs
 from deploy.render import TEMPLATES
-from deploy.settings import TENANT_PREFIX, TENANT_VERSION_MARK, Settings
+from deploy.settings import TENANT_PREFIX, TENANT_VERSION_MARK
 
 
 @deploy("OneSift scheduled jobs")
 def install():
-    s = Settings.from_data(host.data)
+    s = platform.settings()
     common = {"db_name": s.db_name, "port": s.pg_port}
     files.directory(name="Backup directory", path=s.backup_dir, user="postgres", group="postgres", mode="700")
     files.directory(name="Job log directory", path="/var/log/onesift", user="root", group="root", mode="750")

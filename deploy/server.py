@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import math
+import re
 
 from pyinfra import host, logger
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.facts.deb import DebPackages
+from pyinfra.facts.files import FileContents
 from pyinfra.operations import apt, files
 
-from deploy import guard, tls
-from deploy.facts.postgres import PgLockTable
+from deploy import guard, platform, tls
+from deploy.facts.postgres import PgLockTable, PgSettingContexts
 from deploy.operations import pg
-from deploy.render import TEMPLATES
+from deploy.render import TEMPLATES, render
 from deploy.settings import BadInput, Settings, check_tenant_ceiling
 
 DEFAULT_SERVER_SETTINGS = {
@@ -158,9 +160,58 @@ def configuration(settings: Settings, certificate: tls.ServerCertificate) -> dic
     return conf
 
 
+# A parameter assignment in postgresql.conf: name = value, a quoted value may hold '#'.
+ASSIGNMENT = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*=?\s*('(?:[^']|'')*'|[^#\s]*)")
+# The module's source checksum, in a comment: new code needs the server restarted to load it.
+GUARD_SOURCES = re.compile(r"onesift_guard, sources (\w+)")
+
+
+def assignments(lines: list[str]) -> dict[str, str]:
+    """postgresql.conf's parameters and values (the last assignment wins, as in PostgreSQL);
+    a changed onesift_guard source counts as a change of shared_preload_libraries."""
+    found = {}
+    for line in lines:
+        if guard := GUARD_SOURCES.search(line):
+            found["shared_preload_libraries#sources"] = guard.group(1)
+        elif (m := ASSIGNMENT.match(line)) and not line.lstrip().startswith("#"):
+            found[m.group(1).lower()] = m.group(2)
+    return found
+
+
+def config_changes(old_conf: list[str] | None, new_conf: str, old_hba: list[str] | None, new_hba: str,
+                   contexts) -> tuple[list[str], list[str]]:
+    """
+    What a deploy changes in postgresql.conf and pg_hba.conf, split into
+    (needs a restart, a reload applies). A parameter needs a restart when
+    its ``pg_settings`` context is ``postmaster`` (``contexts()`` is only
+    asked when a parameter changed), or when the server does not know it;
+    pg_hba.conf always reloads. No old file: a new server, restarted.
+    """
+    if old_conf is None:
+        return ["postgresql.conf (new)"], []
+    old, new = assignments(old_conf), assignments(new_conf.splitlines())
+    changed = sorted(name for name in old.keys() | new.keys() if old.get(name) != new.get(name))
+    known = contexts() if changed else {}
+    restart = [name.split("#")[0] for name in changed if known.get(name.split("#")[0], "postmaster") == "postmaster"]
+    reload = [name for name in changed if name.split("#")[0] not in restart]
+    if [x.strip() for x in old_hba or [] if x.strip()] != [x.strip() for x in new_hba.splitlines() if x.strip()]:
+        reload.append("pg_hba.conf")
+    return restart, reload
+
+
+def announce(restart: list[str], reload: list[str]) -> None:
+    """Say before anything runs (--dry too) whether this deploy restarts or reloads PostgreSQL, and why."""
+    if restart:
+        logger.warning(f"{host.name}: PostgreSQL restarts in this deploy (every connection drops): "
+                       f"{', '.join(sorted(set(restart)))} changed")
+    elif reload:
+        logger.warning(f"{host.name}: PostgreSQL reloads its configuration in this deploy (connections stay): "
+                       f"{', '.join(reload)} changed")
+
+
 @deploy("PostgreSQL server")
 def install():
-    settings = Settings.from_data(host.data)
+    settings = platform.settings()
     try:
         certificate = tls.from_data(host.data)
     except BadInput as e:
@@ -177,7 +228,8 @@ def install():
     guard.install()  # before postgresql.conf preloads it
 
     directory = conf_dir(settings)
-    # In the config directory, so pg.cluster restarts the server when one changes.
+    # In the config directory, so pg.cluster reloads the server when one changes
+    # (ssl_* files are read again on a reload).
     for upload in certificate.uploads(directory):
         if upload.local is None:
             files.file(name=f"No {upload.remote}: not named", path=upload.remote, present=False)
@@ -187,6 +239,18 @@ def install():
                 src=str(upload.local), dest=upload.remote,
                 user="postgres", group="postgres", mode=upload.mode,
             )
+    hba = dict(
+        db_name=settings.db_name,
+        roles=settings.roles,
+        client_networks=host.data.get("client_networks") or [],
+        client_networks_nossl=host.data.get("client_networks_nossl") or [],
+    )
+    restart, reload = config_changes(
+        host.get_fact(FileContents, path=f"{directory}/postgresql.conf"), render("config/postgresql.conf.j2", **conf),
+        host.get_fact(FileContents, path=f"{directory}/pg_hba.conf"), render("config/pg_hba.conf.j2", **hba),
+        lambda: host.get_fact(PgSettingContexts, port=settings.pg_port),
+    )
+    announce(restart, reload)
     files.template(
         name="Render postgresql.conf",
         src=str(TEMPLATES / "config/postgresql.conf.j2"),
@@ -199,9 +263,7 @@ def install():
         src=str(TEMPLATES / "config/pg_hba.conf.j2"),
         dest=f"{directory}/pg_hba.conf",
         user="postgres", group="postgres", mode="640",
-        db_name=settings.db_name,
-        roles=settings.roles,
-        client_networks=host.data.get("client_networks") or [],
-        client_networks_nossl=host.data.get("client_networks_nossl") or [],
+        **hba,
     )
-    pg.cluster(name="PostgreSQL running its current config", version=settings.pg_version)
+    pg.cluster(name="PostgreSQL running its current config", version=settings.pg_version,
+               restart_for=restart, reload_for=reload)

@@ -121,7 +121,8 @@ def roles_from(value) -> Roles:
 @dataclass(frozen=True)
 class Settings:
     db_name: str = "onesift"
-    pg_version: int = 15
+    # None: the PostgreSQL the host's Debian release packages (deploy/platform.py).
+    pg_version: int | None = None
     pg_port: int = 5432
     roles: Roles = Roles()
     retention_days: int = 90
@@ -141,7 +142,7 @@ class Settings:
         get = data.get
         return cls(
             db_name=get("db_name") or cls.db_name,
-            pg_version=whole_number(data, "pg_version", cls.pg_version),
+            pg_version=whole_number(data, "pg_version", 0) or None,
             pg_port=whole_number(data, "pg_port", cls.pg_port),
             roles=roles_from(get("db_roles")),
             retention_days=whole_number(data, "retention_days", cls.retention_days),

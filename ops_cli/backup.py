@@ -14,7 +14,7 @@ from rich.text import Text
 
 from deploy.settings import BadInput, validate_slug
 from ops_cli.common import DEFAULT, InventoryOpt, console, err, fail, literal, problem, refuse_destructive, target
-from ops_cli.target import Target
+from ops_cli.target import OpsError, Target
 from ops_cli.tenant import customer
 
 app = typer.Typer(help="Backups: run, list, restore, verify.", no_args_is_help=True)
@@ -28,14 +28,24 @@ def backup(t: Target, *args: str) -> list[str]:
     return t.shell(" ".join([SCRIPT, *args]))
 
 
-def pick_run(t: Target, run: str | None) -> str:
+def pick_run(t: Target, run: str | None, tenant: str | None = None) -> str:
+    """``run`` (default: latest) when it is complete, and holds ``tenant`` if one is named; else BadInput.
+    One round trip to the host: each is ~0.1 s of a one-tenant restore."""
     if run is not None and not RUN_RE.match(run):
         raise BadInput(f"not a backup run name: {run!r}")
-    name = run or "".join(t.shell(f"readlink {t.settings.backup_dir}/latest || true")).strip()
+    d = shlex.quote(t.settings.backup_dir)
+    name = shlex.quote(run) if run else f"$(readlink {d}/latest)"
+    check = f"; {SCRIPT} has-tenant \"$r\" {shlex.quote(tenant)}; echo \"$?\"" if tenant else ""
+    answer = t.shell(f'r={name}; echo "$r"; if [ -n "$r" ] && [ -e {d}/"$r"/COMPLETE ]; then echo complete{check}; fi; true')
+    name, state = answer[0].strip(), answer[1:]
     if not name:
         raise BadInput("no backups yet: run `ops backup run`")
-    if not t.shell(f"test -e {t.settings.backup_dir}/{name}/COMPLETE && echo yes || true"):
+    if not state:
         raise BadInput(f"no complete backup run {name}")
+    if tenant and state[-1].strip() == "3":
+        raise BadInput(f"run {name} has no copy of tenant {tenant!r}")
+    if tenant and state[-1].strip() != "0":
+        raise OpsError(f"cannot read run {name}")
     return name
 
 
@@ -99,9 +109,7 @@ def restore(
         validate_slug(tenant)
         refuse_destructive(t, yes, allow_production, f"restoring tenant {tenant!r}")
         customer(t, tenant)
-        name = pick_run(t, run)
-        if tenant not in {line.strip() for line in backup(t, "tenants-in", name)}:
-            raise BadInput(f"run {name} has no copy of tenant {tenant!r}")
+        name = pick_run(t, run, tenant)
         backup(t, "restore", name, tenant)
         console.print(Text.assemble("restored tenant ", literal(tenant, "bold"), literal(f" from run {name}")))
 

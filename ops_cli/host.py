@@ -7,9 +7,9 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -19,7 +19,9 @@ from ops_cli.target import docker_env
 
 app = typer.Typer(help="Local container hosts: up, down, status.", no_args_is_help=True)
 
-BASE_IMAGE = os.environ.get("ONESIFT_BASE_IMAGE", "localhost/onesift-base:bookworm")
+# One base image per Debian release (scripts/setup-machine.sh): localhost/onesift-base:trixie, ...
+BASE_IMAGE = os.environ.get("ONESIFT_BASE_IMAGE", "localhost/onesift-base")
+RELEASES = ("trixie", "bookworm")  # the first is the default
 LOOPBACK = "127.0.0.1"  # published ports never leave this machine
 
 
@@ -29,6 +31,14 @@ class LocalHost:
     container: str
     inventory: str
     ports: dict  # container port -> loopback port
+    release: str = RELEASES[0]
+
+    @property
+    def image(self) -> str:
+        return f"{BASE_IMAGE}:{self.release}"
+
+
+SECRETS = {"dev": "dev", "ssh": "local_ssh", "bookworm": "local_bookworm"}  # secrets_name of each kind's inventory
 
 
 def state_dir() -> Path:
@@ -45,14 +55,21 @@ def local_hosts() -> dict[str, LocalHost]:
         "ssh": LocalHost("ssh", f"{prefix}-ssh", "inventories/local_ssh.py",
                          {"5432/tcp": int(os.environ.get("ONESIFT_SSH_PG_PORT") or 55433),
                           "22/tcp": int(os.environ.get("ONESIFT_SSH_PORT") or 22022)}),
+        # The previous release beside the default ones, for the tests' smoke set on it.
+        "bookworm": LocalHost("bookworm", f"{prefix}-bookworm", "inventories/local_bookworm.py",
+                              {"5432/tcp": int(os.environ.get("ONESIFT_BOOKWORM_PG_PORT") or 55435),
+                               "22/tcp": int(os.environ.get("ONESIFT_BOOKWORM_SSH_PORT") or 22024)}, "bookworm"),
     }
 
 
-def pick(kind: str) -> LocalHost:
+def pick(kind: str, release: str | None = None) -> LocalHost:
+    """The local host of ``kind``, on ``release`` (default: the kind's own)."""
     hosts = local_hosts()
     if kind not in hosts:
         raise BadInput(f"unknown host kind {kind!r}; kinds: {', '.join(hosts)}")
-    return hosts[kind]
+    if release is not None and release not in RELEASES:
+        raise BadInput(f"unknown release {release!r}; releases: {', '.join(RELEASES)}")
+    return replace(hosts[kind], release=release or hosts[kind].release)
 
 
 def client():
@@ -118,8 +135,11 @@ def discard(c) -> None:
 SHM_SIZE = 1024 ** 3
 
 
-def reason_to_remake(c) -> str | None:
-    """Why a container host must be made anew (made without an init, or with a smaller /dev/shm), or None."""
+def reason_to_remake(c, h: LocalHost) -> str | None:
+    """Why a container host must be made anew (another release, no init, a smaller /dev/shm), or None."""
+    image = (c.attrs.get("Config") or {}).get("Image") or ""
+    if image != h.image:
+        return f"made from {image or 'another image'}, not {h.image}"
     config = c.attrs.get("HostConfig", {})
     if not config.get("Init"):
         return "made without an init"
@@ -134,7 +154,7 @@ def run_container(h: LocalHost):
     dc = client()
     try:
         c = dc.containers.get(h.container)
-        if why := reason_to_remake(c):
+        if why := reason_to_remake(c, h):
             err.print(f"{h.container}: {why}; making it anew", markup=False)
             discard(c)
         elif answers(c):
@@ -145,18 +165,18 @@ def run_container(h: LocalHost):
     except docker.errors.NotFound:
         pass
     try:
-        dc.images.get(BASE_IMAGE)
+        dc.images.get(h.image)
     except docker.errors.ImageNotFound:
-        raise BadInput(f"no base image {BASE_IMAGE}: run scripts/setup-machine.sh") from None
+        raise BadInput(f"no base image {h.image}: run scripts/setup-machine.sh") from None
     kwargs = {}
-    if h.kind == "ssh":
+    if h.kind != "dev":
         _, pub = ssh_key()
         kwargs = {"command": ["sh", "-c", SSHD], "environment": {"AUTHORIZED_KEY": pub}}
-        (state_dir() / "ssh" / "known_hosts").unlink(missing_ok=True)  # new container, new host key
+        (state_dir() / "ssh" / known_hosts(h)).unlink(missing_ok=True)  # new container, new host key
     ports = {inner: (LOOPBACK, outer) for inner, outer in h.ports.items()}
     # init: PID 1 reaps orphans. Without it a killed postmaster stays a
     # zombie whose pid, still in postmaster.pid, stops PostgreSQL starting again.
-    return dc.containers.run(BASE_IMAGE, name=h.container, hostname=h.container, detach=True, init=True,
+    return dc.containers.run(h.image, name=h.container, hostname=h.container, detach=True, init=True,
                              shm_size=SHM_SIZE, ports=ports, **kwargs)
 
 
@@ -173,11 +193,16 @@ def wait_for_port(port: int, seconds: float = 30) -> None:
     raise BadInput(f"nothing answered on {LOOPBACK}:{port} in {seconds:.0f}s")
 
 
-def bring_up(kind: str, deploy: bool = True, seed: bool = True) -> LocalHost:
+def known_hosts(h: LocalHost) -> str:
+    """The known_hosts file (in the state directory's ssh/) that the host's inventory names."""
+    return "known_hosts" if h.kind == "ssh" else f"known_hosts_{h.kind}"
+
+
+def bring_up(kind: str, deploy: bool = True, seed: bool = True, release: str | None = None) -> LocalHost:
     """Start (or create) the local host, deploy the database onto it and seed it."""
-    h = pick(kind)
+    h = pick(kind, release)
     run_container(h)
-    if h.kind == "ssh":
+    if h.kind != "dev":
         wait_for_port(h.ports["22/tcp"])
     repo = Path(__file__).resolve().parent.parent
     ops = [sys.executable, "-m", "ops_cli.main"]
@@ -192,13 +217,16 @@ def bring_up(kind: str, deploy: bool = True, seed: bool = True) -> LocalHost:
 
 @app.command()
 def up(
-    kind: Annotated[str, typer.Argument(help="dev (Docker API connector) or ssh (SSH on loopback).")] = "dev",
+    kind: Annotated[str, typer.Argument(help="dev (Docker API connector), ssh (SSH on loopback) or bookworm (SSH, Debian 12).")] = "dev",
+    release: Annotated[Optional[str], typer.Option(
+        help=f"Debian release: {' or '.join(RELEASES)} (default: the kind's, {RELEASES[0]} for dev and ssh). "
+             "Another release than the host has makes it anew.")] = None,
     deploy: Annotated[bool, typer.Option(help="Deploy the database after start.")] = True,
     seed: Annotated[bool, typer.Option(help="Seed the example customers.")] = True,
 ):
     """Bring up a local host with the database deployed and seeded."""
     try:
-        h = bring_up(kind, deploy, seed)
+        h = bring_up(kind, deploy, seed, release)
     except BadInput as e:
         fail(str(e), 2)
     except subprocess.CalledProcessError as e:
@@ -206,7 +234,7 @@ def up(
     pg = h.ports["5432/tcp"]
     console.print(
         f"[green]{h.container} is up[/]: inventory {h.inventory}; PostgreSQL on {LOOPBACK}:{pg} "
-        f"(passwords in ~/.config/onesift/{'dev' if kind == 'dev' else 'local_ssh'}.env)"
+        f"(Debian {h.release}; passwords in ~/.config/onesift/{SECRETS[h.kind]}.env)"
     )
 
 
@@ -236,4 +264,4 @@ def status():
             state = dc.containers.get(h.container).status
         except docker.errors.NotFound:
             state = "absent"
-        console.print(f"{h.kind:4} {h.container:12} {state:8} {h.inventory}", markup=False)
+        console.print(f"{h.kind:8} {h.container:16} {h.release:8} {state:8} {h.inventory}", markup=False)

@@ -5,7 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-BASE_IMAGE=${ONESIFT_BASE_IMAGE:-localhost/onesift-base:bookworm}
+# A base image per Debian release the local hosts run: trixie (13, PostgreSQL
+# 17) is the default, bookworm (12, PostgreSQL 15) is still supported.
+RELEASES=(trixie bookworm)
+BASE_IMAGE=${ONESIFT_BASE_IMAGE:-localhost/onesift-base}
 # The app's side of the contract test (tests/contract): Debian's nodejs and
 # node-pg. This machine's own node comes from elsewhere and Debian's node-pg
 # cannot install beside it, so they live in an image of their own.
@@ -72,28 +75,30 @@ engine() {
 }
 
 build_base_image() {
-    engine image inspect "$BASE_IMAGE" >/dev/null 2>&1 && return
-    local root
+    local release=$1 image=$BASE_IMAGE:$1 root
+    engine image inspect "$image" >/dev/null 2>&1 && return
     root=$(mktemp -d /var/tmp/onesift-rootfs.XXXXXX)
-    log "debootstrap bookworm into $root (about a minute)"
+    log "debootstrap $release into $root (about a minute)"
     # openssh-server so a container can be an SSH host (the prod path);
-    # python3 for testinfra's file/socket modules.
+    # python3 for testinfra's file/socket modules. Not cron: the deploy
+    # installs it, and debootstrap left trixie's cron-daemon-common
+    # unconfigured (its systemd-sysusers alternative unresolved), which broke
+    # every later apt-get install.
     debootstrap --variant=minbase \
-        --include=openssh-server,python3,ca-certificates,procps,iproute2,cron,less \
-        bookworm "$root" >/var/log/onesift-debootstrap.log 2>&1
+        --include=openssh-server,python3,ca-certificates,procps,iproute2,less \
+        "$release" "$root" >"/var/log/onesift-debootstrap-$release.log" 2>&1
     # The host's apt settings about stale snapshots apply inside too.
     cp /etc/apt/apt.conf.d/* "$root/etc/apt/apt.conf.d/" 2>/dev/null || true
     rm -f "$root"/etc/ssh/ssh_host_*
-    log "import -> $BASE_IMAGE"
-    tar -C "$root" -c . | engine import --change 'CMD ["sleep","infinity"]' - "$BASE_IMAGE" >/dev/null
+    log "import -> $image"
+    tar -C "$root" -c . | engine import --change 'CMD ["sleep","infinity"]' - "$image" >/dev/null
     rm -rf "$root"
 }
-
 build_node_image() {
     engine image inspect "$NODE_IMAGE" >/dev/null 2>&1 && return
     log "apt-get install nodejs node-pg -> $NODE_IMAGE"
     engine rm -f onesift-node-build >/dev/null 2>&1 || true
-    engine run --name onesift-node-build "$BASE_IMAGE" sh -c \
+    engine run --name onesift-node-build "$BASE_IMAGE:bookworm" sh -c \
         'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs node-pg' \
         >/var/log/onesift-node-image.log 2>&1
     engine commit --change 'CMD ["node"]' onesift-node-build "$NODE_IMAGE" >/dev/null
@@ -110,7 +115,7 @@ make_venv() {
 install_packages
 configure_podman
 start_podman_service
-build_base_image
+for release in "${RELEASES[@]}"; do build_base_image "$release"; done
 build_node_image
 make_venv
 log "ready"

@@ -86,7 +86,7 @@ def named(pki, **changes) -> dict:
 
 def conf(data: dict) -> dict[str, str]:
     """postgresql.conf as rendered for inventory ``data``: its settings by name."""
-    text = render("config/postgresql.conf.j2", **server.postgresql_conf(data, Settings.from_data(data)))
+    text = render("config/postgresql.conf.j2", **server.postgresql_conf(data, Settings.from_data({"pg_version": 15, **data})))
     pairs = (line.split("=", 1) for line in text.splitlines() if "=" in line and not line.startswith("#"))
     return {k.strip(): v.strip() for k, v in pairs}
 
@@ -111,15 +111,15 @@ def test_named_certificate_is_served_from_the_config_directory(pki):
 
 
 def test_uploads_land_where_the_restart_check_looks(pki):
-    """pg.cluster restarts when a file in the config directory is newer than the server
-    (PgCluster's find): so a changed certificate or key restarts PostgreSQL."""
+    """pg.cluster reloads when a file in the config directory is newer than the server's last
+    configuration load (PgCluster's find): so a changed certificate or key is read again."""
     uploads = tls.from_data(named(pki)).uploads(CONF_DIR)
     assert [(u.local, u.remote, u.mode) for u in uploads] == [
         (pki["cert"], f"{CONF_DIR}/server.crt", "644"),
         (pki["key"], f"{CONF_DIR}/server.key", "600"),
         (pki["ca"], f"{CONF_DIR}/root.crt", "644"),
     ]
-    assert f"find {CONF_DIR} -type f" in PgCluster().command(15)
+    assert f"find {CONF_DIR} -type f" in PgCluster().command(15)  # newer than the last load: a reload
     # Not named: the same paths, nothing to upload (the deploy removes them).
     assert [(u.local, u.remote) for u in tls.from_data({}).uploads(CONF_DIR)] == [
         (None, f"{CONF_DIR}/server.crt"), (None, f"{CONF_DIR}/server.key"), (None, f"{CONF_DIR}/root.crt")]

@@ -267,12 +267,14 @@ class PgLockTable(PgFact):
 
 class PgCluster(FactBase):
     """
-    A Debian PostgreSQL cluster's state, and whether a file in its config
-    directory is newer than the running server (so it needs a restart).
+    A Debian PostgreSQL cluster's state: whether a file in its config
+    directory is newer than the server's last configuration load (so a
+    reload at least is due), and how many settings wait for a restart
+    (``pending_restart`` in ``pg_settings``).
 
     .. code:: python
 
-        {"online": True, "port": 5432, "config_newer_than_server": False}
+        {"online": True, "port": 5432, "config_newer_than_load": False, "pending_restart": 0}
     """
 
     default = dict
@@ -282,14 +284,15 @@ class PgCluster(FactBase):
 
     def command(self, version, cluster="main") -> str:
         v, c = int(version), shlex.quote(cluster)
-        start = "SELECT extract(epoch FROM pg_postmaster_start_time())"
+        state = ("SELECT extract(epoch FROM pg_conf_load_time()) || ' ' || "
+                 "(SELECT count(*) FROM pg_settings WHERE pending_restart)")
         return (
             f"line=$(pg_lsclusters --no-header {v} {c} 2>/dev/null); "
             '[ -n "$line" ] || exit 0; set -- $line; '
             'if [ "$4" = online ]; then '
-            f"start=$(runuser -u {PG_OS_USER} -- psql -X -At -p $3 -c \"{start}\"); "
+            f"state=$(runuser -u {PG_OS_USER} -- psql -X -At -p $3 -c \"{state}\"); "
             f"newest=$(find /etc/postgresql/{v}/{c} -type f -printf '%T@\\n' | sort -n | tail -n 1); "
-            'echo "online $3 $start $newest"; '
+            'echo "online $3 $state $newest"; '
             'else echo "down $3"; fi'
         )
 
@@ -297,5 +300,23 @@ class PgCluster(FactBase):
         bits = output[0].split()
         info = {"online": bits[0] == "online", "port": int(bits[1])}
         if info["online"]:
-            info["config_newer_than_server"] = float(bits[3]) > float(bits[2])
+            info["config_newer_than_load"] = float(bits[4]) > float(bits[2])
+            info["pending_restart"] = int(bits[3])
         return info
+
+
+class PgSettingContexts(PgFact):
+    """
+    Each server parameter's context in ``pg_settings``: a change to a
+    ``postmaster`` one needs a restart, any other a reload at most. Empty
+    while the server is down.
+
+    .. code:: python
+
+        {"shared_buffers": "postmaster", "work_mem": "user", "log_min_duration_statement": "superuser"}
+    """
+
+    query = "SELECT name, context FROM pg_settings"
+
+    def process(self, output):
+        return {name: context for name, context in split_rows(output)}

@@ -369,29 +369,40 @@ def script(
 
 
 @operation()
-def cluster(version: int, cluster: str = "main"):
+def cluster(version: int, cluster: str = "main", restart_for: list[str] | None = None,
+            reload_for: list[str] | None = None):
     """
-    Keep a Debian PostgreSQL cluster running on its current configuration:
-    start it when down, restart it when a file in its config directory is
-    newer than the server. The check runs again at execution time, so a
-    template changed earlier in the same deploy triggers the restart, and an
-    unchanged one does not. ``pg_ctlcluster`` hands over to systemd where it
-    runs, and runs the server itself in containers.
+    Keep a Debian PostgreSQL cluster running on its current configuration,
+    with the least disruption: start it when down; restart it only when a
+    changed setting needs one (``restart_for``, or ``pending_restart`` in
+    ``pg_settings``); else reload it when a setting or file changed that a
+    reload applies (``reload_for``, or a file in its config directory newer
+    than the server's last configuration load: ``pg_hba.conf``, a
+    certificate). A reload keeps every connection; a restart drops them all.
+    The server's state is read again at execution time, so a file written
+    earlier in the same deploy counts. ``pg_ctlcluster`` hands over to
+    systemd where it runs, and runs the server itself in containers.
+
+    + version: the cluster's PostgreSQL major version
+    + cluster: the cluster's name
+    + restart_for: what changed that needs a restart (names, for the log)
+    + reload_for: what changed that a reload applies
 
     **Example:**
 
     .. code:: python
 
         files.template(src="templates/config/postgresql.conf.j2", dest=...)
-        pg.cluster(version=15)
+        pg.cluster(version=15, reload_for=["work_mem", "pg_hba.conf"])
     """
     state = host.get_fact(PgCluster, version=version, cluster=cluster)
-    if not state:
+    command = f"pg_ctlcluster {int(version)} {cluster}"
+    if not state or not state["online"]:
         # Not installed yet (first --dry run): the install op before us creates it.
-        yield f"pg_ctlcluster {int(version)} {cluster} start"
-        return
-    if state["online"] and not state["config_newer_than_server"]:
+        yield f"{command} start"
+    elif restart_for or state["pending_restart"]:
+        yield f"{command} restart"
+    elif reload_for or state["config_newer_than_load"]:
+        yield f"{command} reload"
+    else:
         host.noop(f"postgres cluster {version}/{cluster} is running its current config")
-        return
-    action = "restart" if state["online"] else "start"
-    yield f"pg_ctlcluster {int(version)} {cluster} {action}"

@@ -1,5 +1,7 @@
 # Defaults for every inventory. Passwords are not here: see deploy/secrets.py.
-pg_version = 15
+# pg_version: unset, the PostgreSQL of the host's Debian release (trixie 17,
+# bookworm 15); a version the release does not package is refused.
+pg_version = None
 pg_port = 5432
 db_name = "onesift"
 db_roles = {"owner": "onesift_owner", "app": "onesift_app", "auditor": "onesift_auditor",

@@ -18,12 +18,11 @@ import testinfra
 
 from deploy import secrets
 from deploy.render import ROOT
-from ops_cli.host import bring_up, state_dir
+from ops_cli.host import SECRETS, bring_up, known_hosts, state_dir
 from ops_cli.target import docker_env
 
 os.environ.update(docker_env())
 OPS = [sys.executable, "-m", "ops_cli.main"]
-SECRET_SETS = {"dev": "dev", "ssh": "local_ssh"}
 
 
 class DbHost:
@@ -32,13 +31,16 @@ class DbHost:
         self.local = bring_up(kind)
         self.inventory = self.local.inventory
         self.pg_port = self.local.ports["5432/tcp"]
-        self.passwords = secrets.load(SECRET_SETS[kind])
+        self.passwords = secrets.load(SECRETS[kind])
+        with self.connect("owner") as conn:
+            self.pg_version = conn.info.server_version // 10000
+        self.conf_dir = f"/etc/postgresql/{self.pg_version}/main"
 
     def testinfra(self):
         if self.kind == "dev":
             return testinfra.get_host(f"docker://{self.local.container}")
         key = state_dir() / "ssh" / "id_ed25519"
-        known = state_dir() / "ssh" / "known_hosts"
+        known = state_dir() / "ssh" / known_hosts(self.local)
         return testinfra.get_host(
             f"ssh://root@127.0.0.1:{self.local.ports['22/tcp']}",
             ssh_identity_file=str(key),
@@ -79,6 +81,19 @@ def detected_changes(output: str) -> tuple[int, list[str]]:
     return len(rows), changing
 
 
+def inventory(host, tmp_path, **data) -> str:
+    """An inventory for ``host`` in group ``dev`` (its group data via --group-data) with ``data`` on top."""
+    path = tmp_path / "variant.py"
+    path.write_text(f"dev = [('@docker/{host.local.container}', {{'secrets_name': 'dev', **{data!r}}})]\n")
+    return str(path)
+
+
+def pyinfra(*args) -> tuple[int, str]:
+    """pyinfra with the repository's group data (an inventory from ``inventory`` lives elsewhere)."""
+    out = run([sys.executable, "-m", "pyinfra", "--group-data", "inventories/group_data", *args])
+    return out.returncode, out.stdout + out.stderr
+
+
 @pytest.fixture(scope="session")
 def dev() -> DbHost:
     return DbHost("dev")
@@ -87,6 +102,12 @@ def dev() -> DbHost:
 @pytest.fixture(scope="session")
 def ssh() -> DbHost:
     return DbHost("ssh")
+
+
+@pytest.fixture(scope="session")
+def bookworm() -> DbHost:
+    """Debian 12 with PostgreSQL 15: the previous release, for the smoke set (tests/e2e/test_bookworm.py)."""
+    return DbHost("bookworm")
 
 
 @pytest.fixture(scope="session", params=["dev", "ssh"])

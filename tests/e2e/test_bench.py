@@ -54,3 +54,19 @@ def test_bench_refuses_bad_sizes_before_touching_a_host():
         out = run([sys.executable, "bench/run.py", *args])
         assert out.returncode == 2 and "not a whole number above 0" in out.stderr, (args, out.stderr)
         assert "measurement" not in out.stdout
+
+
+def test_scale_run_times_every_command_at_both_sizes():
+    """bench/scale.py at 20 tenants (2 and 20): each command with its ratio and verdict."""
+    out = run([sys.executable, "bench/scale.py", "--tenants", "20"])
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    rows = [m.groups() for m in map(MEASUREMENT.match, out.stdout.splitlines()) if m]
+    names = [r[0] for r in rows]
+    for needle in ("import, per tenant", "create one tenant", "show one tenant", "list tenants", "no-change redeploy",
+                   "audit check: 20 vs 2", "no-op migrate", "nightly job", "verify", "restore one tenant",
+                   "migrate-all: 20 vs 2", "migrate 20 tenants (ADD COLUMN default + index): ops vs one psql",
+                   "audit check at 20 tenants vs 10 s"):
+        assert any(needle in n for n in names), (needle, names)
+    assert re.search(r"^-- 20 tenants: catalog .* KB a tenant", out.stdout, re.M), out.stdout
+    assert re.search(r"^-- 20 tenants: a session's memory grows .* KB a tenant it touches", out.stdout, re.M), out.stdout
+    assert re.search(r"^targets missed: \d+$", out.stdout, re.M)

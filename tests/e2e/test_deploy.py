@@ -11,8 +11,10 @@ from tests.e2e.conftest import detected_changes, results_total, run
 
 def test_postgresql_package_installed(db_host):
     h = db_host.testinfra()
-    assert h.package("postgresql-15").is_installed
-    assert h.package("postgresql-15").version.startswith("15.")
+    package = h.package(f"postgresql-{db_host.pg_version}")
+    assert package.is_installed and package.version.startswith(f"{db_host.pg_version}.")
+    # The release's own PostgreSQL: 17 on trixie, the default platform (issue 11).
+    assert db_host.pg_version == {"trixie": 17, "bookworm": 15}[db_host.local.release]
 
 
 def test_listening_on_configured_port(db_host):
@@ -22,12 +24,12 @@ def test_listening_on_configured_port(db_host):
 
 def test_config_files_rendered(db_host):
     h = db_host.testinfra()
-    conf = h.file("/etc/postgresql/15/main/postgresql.conf")
+    conf = h.file(f"{db_host.conf_dir}/postgresql.conf")
     assert conf.user == "postgres" and conf.mode == 0o644
     assert conf.contains("^max_locks_per_transaction = 256$")
     assert conf.contains("^password_encryption = scram-sha-256$")
     assert conf.contains("^listen_addresses = '\\*'$")
-    hba = h.file("/etc/postgresql/15/main/pg_hba.conf")
+    hba = h.file(f"{db_host.conf_dir}/pg_hba.conf")
     assert hba.user == "postgres" and hba.mode == 0o640
     assert hba.contains("Managed by the OneSift deploy")
     assert not hba.contains("trust")

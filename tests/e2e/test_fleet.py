@@ -9,6 +9,8 @@ import csv
 
 import pytest
 
+from deploy.render import access, quote_literal
+
 FLEET = 300
 # Hyphens too: a slug with '-' makes a schema name that has to be quoted.
 SLUGS = [f"fleet-{i:03d}" if i % 2 else f"fleet_{i:03d}" for i in range(FLEET)]
@@ -29,6 +31,11 @@ def fleet(ssh, tmp_path_factory):
         for slug in SLUGS:
             conn.execute(f'DROP SCHEMA IF EXISTS "tenant_{slug}" CASCADE')
         conn.execute("DELETE FROM system.customers WHERE slug = ANY(%s)", [SLUGS])
+
+
+def template(expression: str) -> str:
+    """A policy clause of templates/access.toml for tenant SLUGS[7]."""
+    return expression.replace("{slug}", quote_literal(SLUGS[7]))
 
 
 def add_leads(host, slug: str, n: int) -> None:
@@ -68,17 +75,22 @@ def test_restore_one_tenant_of_a_fleet(fleet):
     assert leads(fleet, b) == before_b + 3
 
 
-def test_audit_check_of_a_fleet_finds_one_drifted_tenant(fleet):
+def test_audit_check_of_a_fleet_finds_each_drifted_tenant(fleet):
     out = fleet.ops("audit", "check")
     assert out.returncode == 0, out.stdout + out.stderr
-    drifted = f'"tenant_{SLUGS[-2]}".messages'
+    unforced, changed = f'"tenant_{SLUGS[-2]}".messages', f'"tenant_{SLUGS[7]}".leads'
     with fleet.connect("owner") as conn:
-        conn.execute(f"ALTER TABLE {drifted} NO FORCE ROW LEVEL SECURITY")
+        conn.execute(f"ALTER TABLE {unforced} NO FORCE ROW LEVEL SECURITY")
+        # A policy that reads a column: printed with its table (the others are printed without).
+        conn.execute(f"ALTER POLICY tenant_isolation ON {changed} USING (email IS NOT NULL)")
     try:
         out = fleet.ops("audit", "check")
     finally:
         with fleet.connect("owner") as conn:
-            conn.execute(f"ALTER TABLE {drifted} FORCE ROW LEVEL SECURITY")
-    assert out.returncode == 2
+            conn.execute(f"ALTER TABLE {unforced} FORCE ROW LEVEL SECURITY")
+            policy = access()["tenant"]["policy"][0]
+            conn.execute(f"ALTER POLICY tenant_isolation ON {changed} USING ({template(policy['using'])})")
+    assert out.returncode == 2, out.stdout + out.stderr
     assert f"row level security not forced: tenant_{SLUGS[-2]}.messages" in out.stderr
-    assert "1 differences" in out.stderr, out.stderr
+    assert f"changed policy: tenant_isolation on tenant_{SLUGS[7]}.leads" in out.stderr
+    assert "2 differences" in out.stderr, out.stderr

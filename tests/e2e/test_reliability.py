@@ -23,7 +23,7 @@ def test_deploy_killed_midway_converges(dev):
     h = dev.testinfra()
     # Give the deploy real work: forget the applied scripts and drift a config file.
     h.run_expect([0], f"{PG} \"DELETE FROM system.deploy_state WHERE step LIKE 'repeatable:%'\"")
-    h.run_expect([0], "echo '# drift' >> /etc/postgresql/15/main/pg_hba.conf")
+    h.run_expect([0], f"echo '# drift' >> {dev.conf_dir}/pg_hba.conf")
     proc = subprocess.Popen(
         [sys.executable, "-m", "pyinfra", "-y", dev.inventory, "deploy.py"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
@@ -41,7 +41,7 @@ def test_deploy_killed_midway_converges(dev):
     listed, changing = detected_changes(out.stdout + out.stderr)
     assert listed >= 13 and changing == []
     assert dev.ops("audit", "check").returncode == 0
-    assert not h.file("/etc/postgresql/15/main/pg_hba.conf").contains("# drift")
+    assert not h.file(f"{dev.conf_dir}/pg_hba.conf").contains("# drift")
 
 
 def test_hostile_api_keys_match_nothing(dev):
@@ -141,7 +141,7 @@ def test_postgres_starts_again_after_a_postmaster_crash(dev):
     """Issue 8.14: with `sleep infinity` as PID 1 nothing reaps a killed
     postmaster, and its zombie keeps the pid in postmaster.pid alive."""
     h = dev.testinfra()
-    data = "/var/lib/postgresql/15/main"
+    data = f"/var/lib/postgresql/{dev.pg_version}/main"
     pid = h.check_output(f"head -1 {data}/postmaster.pid")
     h.run_expect([0], f"kill -9 {pid}")
     deadline = time.monotonic() + 20
@@ -182,7 +182,7 @@ def test_keys_and_passwords_stay_out_of_the_server_log(dev):
     are forced by a server-wide log_min_duration_statement = 0."""
     h = dev.testinfra()
     psql = "runuser -u postgres -- psql -XAtq -c"
-    log = "/var/log/postgresql/postgresql-15-main.log"
+    log = f"/var/log/postgresql/postgresql-{dev.pg_version}-main.log"
     secrets = ["osk_inline" + "X" * 36, "osk_bound" + "Y" * 37, "osk_slow" + "Z" * 38, "pw-in-a-failed-alter"]
     start = int(h.check_output(f"stat -c %s {log}"))
     h.run_expect([0], f"{psql} \"ALTER SYSTEM SET log_min_duration_statement = 0\" -c \"SELECT pg_reload_conf()\"")

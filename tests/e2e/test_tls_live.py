@@ -1,7 +1,8 @@
 """
 TLS with a certificate the inventory names (issue 8.15), on the dev host:
 clients verify it with sslmode=verify-full; going back to the default
-serves Debian's snakeoil pair again. Each switch restarts PostgreSQL.
+serves Debian's snakeoil pair again. Each switch only reloads PostgreSQL
+(the ssl_* settings are read again on a reload: issue 11.4).
 """
 
 from __future__ import annotations

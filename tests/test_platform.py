@@ -1,0 +1,27 @@
+"""The platform a deploy targets (issue 11): the Debian release read from the host and its PostgreSQL."""
+
+import pytest
+
+from deploy.platform import pg_version_for, release_of
+from deploy.settings import BadInput
+
+
+def debian(codename: str) -> dict:
+    return {"name": "Debian", "major": 13, "minor": None, "release_meta": {"VERSION_CODENAME": codename}}
+
+
+@pytest.mark.parametrize("release, version", [("trixie", 17), ("bookworm", 15)])
+def test_each_release_gets_its_own_postgresql(release, version):
+    assert pg_version_for(release_of(debian(release)), None) == version
+    assert pg_version_for(release, version) == version
+
+
+def test_a_version_the_release_does_not_package_is_refused():
+    with pytest.raises(BadInput, match="pg_version = 15, but Debian trixie packages PostgreSQL 17 only"):
+        pg_version_for("trixie", 15)
+
+
+@pytest.mark.parametrize("distribution", [debian("bullseye"), {"name": "Ubuntu", "release_meta": {"VERSION_CODENAME": "noble"}}, {}])
+def test_another_release_is_refused_naming_the_supported_ones(distribution):
+    with pytest.raises(BadInput, match=r"supported: trixie \(PostgreSQL 17\), bookworm \(PostgreSQL 15\)"):
+        pg_version_for(release_of(distribution), None)

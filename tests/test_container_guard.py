@@ -15,8 +15,10 @@ import uuid
 import pytest
 
 from deploy.render import ROOT
-from ops_cli.host import BASE_IMAGE
+from ops_cli.host import BASE_IMAGE as REPOSITORY, RELEASES
 from ops_cli.target import docker_env
+
+BASE_IMAGE = f"{REPOSITORY}:{RELEASES[0]}"  # the default release's
 
 ENV = docker_env()
 

@@ -52,9 +52,9 @@ def test_a_pg_hba_line_reloads(dev, tmp_path, back_to_default):
     output = deploy(dev, tmp_path, True, client_networks=networks)
     assert "reloads its configuration in this deploy (connections stay): pg_hba.conf changed" in output
     deploy(dev, tmp_path, False, client_networks=networks)
-    with dev.connect("owner") as conn:
-        rules = conn.execute("SELECT count(*) FROM pg_hba_file_rules WHERE address = '192.0.2.0'").fetchone()[0]
-    assert rules > 0
+    rules = dev.testinfra().check_output(  # pg_hba_file_rules: superusers only
+        "runuser -u postgres -- psql -XAtc \"SELECT count(*) FROM pg_hba_file_rules WHERE address = '192.0.2.0'\"")
+    assert int(rules) > 0
     assert started(dev) == before
 
 

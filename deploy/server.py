@@ -9,11 +9,10 @@ from pyinfra import host, logger
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.facts.deb import DebPackages
-from pyinfra.facts.files import FileContents
 from pyinfra.operations import apt, files
 
 from deploy import guard, platform, tls
-from deploy.facts.postgres import PgLockTable, PgSettingContexts
+from deploy.facts.postgres import PgConfigFiles, PgLockTable, PgSettingContexts
 from deploy.operations import pg
 from deploy.render import TEMPLATES, render
 from deploy.settings import BadInput, Settings, check_tenant_ceiling
@@ -245,9 +244,10 @@ def install():
         client_networks=host.data.get("client_networks") or [],
         client_networks_nossl=host.data.get("client_networks_nossl") or [],
     )
+    current = host.get_fact(PgConfigFiles, directory=directory)
     restart, reload = config_changes(
-        host.get_fact(FileContents, path=f"{directory}/postgresql.conf"), render("config/postgresql.conf.j2", **conf),
-        host.get_fact(FileContents, path=f"{directory}/pg_hba.conf"), render("config/pg_hba.conf.j2", **hba),
+        current.get("postgresql.conf"), render("config/postgresql.conf.j2", **conf),
+        current.get("pg_hba.conf"), render("config/pg_hba.conf.j2", **hba),
         lambda: host.get_fact(PgSettingContexts, port=settings.pg_port),
     )
     announce(restart, reload)

@@ -320,3 +320,38 @@ class PgSettingContexts(PgFact):
 
     def process(self, output):
         return {name: context for name, context in split_rows(output)}
+
+
+class PgConfigFiles(FactBase):
+    """
+    The cluster's ``postgresql.conf`` and ``pg_hba.conf`` as they are on the
+    host, a list of lines each (None when missing), read in one command: the
+    deploy compares them with what it renders to choose reload or restart.
+
+    .. code:: python
+
+        {"postgresql.conf": ["port = 5432", ...], "pg_hba.conf": None}
+    """
+
+    default = dict
+    FILES = ("postgresql.conf", "pg_hba.conf")
+
+    def command(self, directory: str) -> str:
+        return "; ".join(
+            f"echo '@@ {name}'; cat {shlex.quote(directory + '/' + name)} 2>/dev/null || echo '@@ missing'"
+            for name in self.FILES
+        )
+
+    def process(self, output):
+        files: dict = {}
+        current = None
+        for line in output:
+            if line.startswith("@@ "):
+                name = line[3:]
+                if name == "missing":
+                    files[current] = None
+                else:
+                    current, files[name] = name, []
+            elif current is not None and files[current] is not None:
+                files[current].append(line)
+        return files

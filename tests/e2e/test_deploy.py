@@ -115,5 +115,5 @@ def test_no_change_redeploy_reads_each_pg_fact_once(ssh):
     out = run([sys.executable, "-m", "pyinfra", "-y", "--debug", ssh.inventory, "deploy.py"])
     assert out.returncode == 0, out.stderr[-2000:]
     reads = re.findall(r"Getting fact: deploy\.facts\.postgres\.(\w+)", out.stdout + out.stderr)
-    assert sorted(reads) == ["PgCluster", "PgDatabaseOwners", "PgDeployState", "PgExtensions",
+    assert sorted(reads) == ["PgCluster", "PgConfigFiles", "PgDatabaseOwners", "PgDeployState", "PgExtensions",
                              "PgLeakproof", "PgLockTable", "PgParameterSetters", "PgRoleAttributes"]

@@ -12,7 +12,7 @@ from pyinfra.facts.deb import DebPackages
 from pyinfra.operations import apt, files
 
 from deploy import guard, platform, tls
-from deploy.facts.postgres import PgConfigFiles, PgLockTable, PgSettingContexts
+from deploy.facts.postgres import PgClusters, PgConfigFiles, PgLockTable, PgSettingContexts
 from deploy.operations import pg
 from deploy.render import TEMPLATES, render
 from deploy.settings import BadInput, Settings, check_tenant_ceiling
@@ -208,9 +208,24 @@ def announce(restart: list[str], reload: list[str]) -> None:
                        f"{', '.join(reload)} changed")
 
 
+def other_clusters_problem(clusters: list[dict], version: int, name: str = "the host") -> str | None:
+    """Why a host with a cluster of another major version must not get this one (the deploy
+    would install a second, empty server beside the data, on the same port), or None."""
+    others = [c for c in clusters if c["version"] != version]
+    if not others:
+        return None
+    c = others[0]
+    return (f"{name} has PostgreSQL cluster {c['version']}/{c['cluster']} ({c['status']}), and this deploy "
+            f"installs PostgreSQL {version}: upgrade that cluster first (pg_upgradecluster {c['version']} "
+            f"{c['cluster']}) or move its data with a backup and a restore and drop it; "
+            "the deploy never upgrades a cluster in place")
+
+
 @deploy("PostgreSQL server")
 def install():
     settings = platform.settings()
+    if problem := other_clusters_problem(host.get_fact(PgClusters), settings.pg_version, host.name):
+        raise PyinfraError(problem)  # before any operation: a Debian 12 -> 13 upgrade left its cluster
     try:
         certificate = tls.from_data(host.data)
     except BadInput as e:

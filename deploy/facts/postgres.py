@@ -355,3 +355,29 @@ class PgConfigFiles(FactBase):
             elif current is not None and files[current] is not None:
                 files[current].append(line)
         return files
+
+
+class PgClusters(FactBase):
+    """
+    Every PostgreSQL cluster on the host (``pg_lsclusters``), of any version.
+
+    .. code:: python
+
+        [{"version": 15, "cluster": "main", "port": 5432, "status": "online"}]
+    """
+
+    default = list
+
+    def requires_command(self) -> str:
+        return "pg_lsclusters"
+
+    def command(self) -> str:
+        return "pg_lsclusters --no-header 2>/dev/null || true"
+
+    def process(self, output):
+        clusters = []
+        for line in output:
+            bits = line.split()
+            if len(bits) >= 4 and bits[0].isdigit():
+                clusters.append({"version": int(bits[0]), "cluster": bits[1], "port": int(bits[2]), "status": bits[3]})
+        return clusters

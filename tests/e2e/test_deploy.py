@@ -115,5 +115,27 @@ def test_no_change_redeploy_reads_each_pg_fact_once(ssh):
     out = run([sys.executable, "-m", "pyinfra", "-y", "--debug", ssh.inventory, "deploy.py"])
     assert out.returncode == 0, out.stderr[-2000:]
     reads = re.findall(r"Getting fact: deploy\.facts\.postgres\.(\w+)", out.stdout + out.stderr)
-    assert sorted(reads) == ["PgCluster", "PgConfigFiles", "PgDatabaseOwners", "PgDeployState", "PgExtensions",
-                             "PgLeakproof", "PgLockTable", "PgParameterSetters", "PgRoleAttributes"]
+    assert sorted(reads) == ["PgCluster", "PgClusters", "PgConfigFiles", "PgDatabaseOwners", "PgDeployState",
+                             "PgExtensions", "PgLeakproof", "PgLockTable", "PgParameterSetters", "PgRoleAttributes"]
+
+
+def test_a_cluster_of_another_version_stops_the_deploy(dev):
+    """As after a Debian 12 -> 13 upgrade of the host: its 15/main is still there, and the
+    deploy would install 17 beside it, empty. It stops before any change (issue 11)."""
+    h = dev.testinfra()
+    old = "/etc/postgresql/15/main"
+    h.run_expect([0], f"mkdir -p {old} /var/lib/postgresql/15/main && printf '%s\\n' "
+                      f"\"data_directory = '/var/lib/postgresql/15/main'\" 'port = 5499' > {old}/postgresql.conf")
+    try:
+        assert "15 main 5499 down" in h.check_output("pg_lsclusters --no-header 2>/dev/null || true")
+        conf = h.file(f"{dev.conf_dir}/postgresql.conf").mtime
+        out = dev.pyinfra("deploy.py", True)
+        assert out.returncode != 0
+        text = out.stdout + out.stderr
+        # down,binaries_missing: as after an upgrade that removed postgresql-15
+        assert "has PostgreSQL cluster 15/main (down,binaries_missing), and this deploy installs PostgreSQL 17" in text, \
+            text[-2000:]
+        assert "pg_upgradecluster 15 main" in text
+        assert h.file(f"{dev.conf_dir}/postgresql.conf").mtime == conf
+    finally:
+        h.run_expect([0], "rm -rf /etc/postgresql/15 /var/lib/postgresql/15")

@@ -66,3 +66,13 @@ def test_a_restart_only_setting_restarts(dev, tmp_path, back_to_default):
     deploy(dev, tmp_path, False, pg_settings={"shared_buffers": "160MB"})
     assert show(dev, "shared_buffers") == "160MB"
     assert started(dev) > before
+
+
+def test_a_version_the_release_does_not_package_is_refused_before_any_change(dev, tmp_path):
+    """Issue 11: pg_version = 15 on a Debian 13 host is one line, and nothing changes."""
+    conf = dev.testinfra().file(f"{dev.conf_dir}/postgresql.conf").mtime
+    code, output = pyinfra("-y", inventory(dev, tmp_path, pg_version=15), "deploy.py")
+    assert code != 0
+    assert "inventory data pg_version = 15, but Debian trixie packages PostgreSQL 17 only" in output, output[-2000:]
+    assert "Traceback" not in output
+    assert dev.testinfra().file(f"{dev.conf_dir}/postgresql.conf").mtime == conf

@@ -10,8 +10,8 @@ baseline, the ratio and a verdict:
     migrate-all at N/10 and at N against one psql running the same DDL         <= 2x
 
 plus `ops audit check` at N against 10 s, and a one-tenant restore at N
-against the same at 100 tenants (<= 2x). Too long for CI (about 40 minutes
-at 10,000 tenants on 2 cores): run it by hand, and put its table in the README.
+against the same at 100 tenants (<= 2x). Too long for CI (24 minutes at
+10,000 tenants on 2 cores, 2026-12-03): run it by hand, and put its table in the README.
 
     .venv/bin/python bench/scale.py                  # N = 10,000
     .venv/bin/python bench/scale.py --tenants 300    # a quick look
@@ -21,7 +21,6 @@ at 10,000 tenants on 2 cores): run it by hand, and put its table in the README.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 from pathlib import Path
 
@@ -33,15 +32,11 @@ from bench.run import INVENTORY, OPS, report, sh, slugs, timed  # noqa: E402
 
 FIXED, PER_TENANT = 1.5, 12.0
 AUDIT_LIMIT_S = 10.0
-BACKUP = "/usr/local/sbin/onesift-backup"
+BACKUP = bench.BACKUP
 
 
 def ops(*args: str) -> float:
     return timed(sh, *OPS, *args, "-i", INVENTORY)
-
-
-def redeploy() -> float:
-    return statistics.median(timed(sh, sys.executable, "-m", "pyinfra", "-y", INVENTORY, "deploy.py") for _ in range(3))
 
 
 def import_to(t, n: int, have: int, sample: int = 500) -> float:
@@ -72,7 +67,7 @@ def measure(t, n: int, have: int) -> dict[str, float]:
     print(f"-- {n} tenants", flush=True)
     times["create one tenant"], times["show one tenant"] = create_and_drop()
     times["list tenants"] = ops("tenant", "list")
-    times["no-change redeploy"] = redeploy()
+    times["no-change redeploy"] = bench.redeploy_seconds()
     times["audit check"] = ops("audit", "check")
     times["no-op migrate"] = ops("tenant", "migrate")
     times["nightly job"] = timed(t.shell, f"TENANT_DUMPS=no {BACKUP} all >/dev/null")

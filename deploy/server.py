@@ -168,12 +168,14 @@ GUARD_SOURCES = re.compile(r"onesift_guard, sources (\w+)")
 def assignments(lines: list[str]) -> dict[str, str]:
     """postgresql.conf's parameters and values (the last assignment wins, as in PostgreSQL);
     a changed onesift_guard source counts as a change of shared_preload_libraries."""
-    found = {}
+    found, sources = {}, ""
     for line in lines:
         if guard := GUARD_SOURCES.search(line):
-            found["shared_preload_libraries#sources"] = guard.group(1)
+            sources = guard.group(1)
         elif (m := ASSIGNMENT.match(line)) and not line.lstrip().startswith("#"):
             found[m.group(1).lower()] = m.group(2)
+    if sources:
+        found["shared_preload_libraries"] = f"{found.get('shared_preload_libraries', '')} (sources {sources})"
     return found
 
 
@@ -191,8 +193,8 @@ def config_changes(old_conf: list[str] | None, new_conf: str, old_hba: list[str]
     old, new = assignments(old_conf), assignments(new_conf.splitlines())
     changed = sorted(name for name in old.keys() | new.keys() if old.get(name) != new.get(name))
     known = contexts() if changed else {}
-    restart = [name.split("#")[0] for name in changed if known.get(name.split("#")[0], "postmaster") == "postmaster"]
-    reload = [name for name in changed if name.split("#")[0] not in restart]
+    restart = [name for name in changed if known.get(name, "postmaster") == "postmaster"]
+    reload = [name for name in changed if name not in restart]
     if [x.strip() for x in old_hba or [] if x.strip()] != [x.strip() for x in new_hba.splitlines() if x.strip()]:
         reload.append("pg_hba.conf")
     return restart, reload
@@ -202,7 +204,7 @@ def announce(restart: list[str], reload: list[str]) -> None:
     """Say before anything runs (--dry too) whether this deploy restarts or reloads PostgreSQL, and why."""
     if restart:
         logger.warning(f"{host.name}: PostgreSQL restarts in this deploy (every connection drops): "
-                       f"{', '.join(sorted(set(restart)))} changed")
+                       f"{', '.join(restart)} changed")
     elif reload:
         logger.warning(f"{host.name}: PostgreSQL reloads its configuration in this deploy (connections stay): "
                        f"{', '.join(reload)} changed")

@@ -73,6 +73,14 @@ def results_total(output: str) -> tuple[str, str, str, str]:
     return m.groups()
 
 
+def assert_deploy_changes_nothing(host) -> None:
+    """A real run of the whole deploy on ``host``: every operation reports no change."""
+    out = host.pyinfra("deploy.py")
+    assert out.returncode == 0, out.stderr[-2000:]
+    total, success, error, no_change = results_total(out.stdout + out.stderr)
+    assert (success, error) == ("-", "-") and no_change == total, out.stdout[-3000:]
+
+
 def detected_changes(output: str) -> tuple[int, list[str]]:
     """From a --dry run: (operations listed, those that would change)."""
     table = output.split("Detected changes:", 1)[1].split("Detected changes may not", 1)[0]

@@ -6,7 +6,7 @@ drill and the audit check. The `bookworm` fixture deploys and seeds."""
 import pytest
 from psycopg import errors
 
-from tests.e2e.conftest import results_total
+from tests.e2e.conftest import assert_deploy_changes_nothing
 
 
 @pytest.fixture(scope="module")
@@ -27,10 +27,7 @@ def test_bookworm_runs_its_own_postgresql_15(bookworm):
 
 
 def test_second_deploy_on_bookworm_changes_nothing(bookworm):
-    out = bookworm.pyinfra("deploy.py")
-    assert out.returncode == 0, out.stderr[-2000:]
-    total, success, error, no_change = results_total(out.stdout + out.stderr)
-    assert (success, error) == ("-", "-") and no_change == total, out.stdout[-3000:]
+    assert_deploy_changes_nothing(bookworm)
 
 
 def test_seed_on_bookworm(bookworm):

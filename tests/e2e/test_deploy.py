@@ -6,7 +6,7 @@ import sys
 import psycopg
 import pytest
 
-from tests.e2e.conftest import detected_changes, results_total, run
+from tests.e2e.conftest import assert_deploy_changes_nothing, detected_changes, results_total, run
 
 
 def test_postgresql_package_installed(db_host):
@@ -67,10 +67,7 @@ def test_client_connections_use_tls(db_host):
 
 
 def test_second_deploy_changes_nothing(db_host):
-    out = db_host.pyinfra("deploy.py")
-    assert out.returncode == 0, out.stderr[-2000:]
-    total, success, error, no_change = results_total(out.stdout + out.stderr)
-    assert (success, error) == ("-", "-") and no_change == total, out.stdout[-3000:]
+    assert_deploy_changes_nothing(db_host)
 
 
 def test_dry_run_says_no_change(db_host):

@@ -5,14 +5,14 @@ from __future__ import annotations
 import re
 import secrets
 import shlex
-from typing import Annotated, Optional
+from typing import Annotated, NamedTuple, Optional
 
 import typer
 from rich.progress import Progress
 from rich.table import Table
 from rich.text import Text
 
-from deploy.settings import BadInput, validate_slug
+from deploy.settings import TENANT_PREFIX, BadInput, validate_slug
 from ops_cli.common import DEFAULT, InventoryOpt, console, err, fail, literal, problem, refuse_destructive, target
 from ops_cli.target import OpsError, Target
 from ops_cli.tenant import customer
@@ -167,13 +167,25 @@ WHERE c.relkind = 'r' AND n.nspname <> 'information_schema' AND n.nspname !~ '^p
 """
 
 
-def verify_run(t: Target, name: str) -> list[tuple[str, int, int]]:
-    """Restore a run's whole-database dump into a scratch database; (table, in dump, restored) per table."""
+class Counted(NamedTuple):
+    """Rows of one table: in the dump, restored from it, and in its tenant's file of the run (None: not a tenant table)."""
+    table: str
+    dump: int
+    restored: int
+    tenant_file: int | None
+
+
+def verify_run(t: Target, name: str) -> list[Counted]:
+    """Restore a run's whole-database dump into a scratch database and count every table's rows,
+    and count tenant tables in the per-tenant files as well, which one-tenant restores read."""
     s = t.settings
-    dump = f"{s.backup_dir}/{name}/{s.db_name}.dump"
+    run = f"{s.backup_dir}/{name}"
+    dump = f"{run}/{s.db_name}.dump"
     scratch = f"{s.db_name}_verify_{secrets.token_hex(4)}"
     pg = "runuser -u postgres --"
-    expected = dict(line_count(line) for line in t.shell(f"{pg} pg_restore -f - --data-only {dump} | {COUNT_COPY}"))
+    expected = counts(t.shell(f"{pg} pg_restore -f - --data-only {dump} | {COUNT_COPY}"))
+    split = counts(t.shell(f"[ ! -d {run}/tenants ] || find {run}/tenants -name '*.sql.gz' "
+                           f"-exec gzip -dc {{}} + | {COUNT_COPY}"))
     try:
         t.shell(f"{pg} createdb -p {s.pg_port} -T template0 {scratch}")
         # A scratch database needs no durable commits: without a flush per
@@ -181,10 +193,16 @@ def verify_run(t: Target, name: str) -> list[tuple[str, int, int]]:
         # (-j 2 took 40 s, one transaction 49.7 s).
         t.shell(f'{pg} env PGOPTIONS="$PGOPTIONS -c synchronous_commit=off" '
                 f"pg_restore -p {s.pg_port} -d {scratch} --exit-on-error --no-comments {dump}")
-        restored = dict(line_count(line) for line in t.run_sql(COUNT_RESTORED, database=scratch) if line.strip())
+        restored = counts(t.run_sql(COUNT_RESTORED, database=scratch))
     finally:
         t.shell(f"{pg} dropdb -p {s.pg_port} --if-exists {scratch}")
-    return [(tb, n, restored.get(tb, -1)) for tb, n in sorted(expected.items())]
+    prefix = (TENANT_PREFIX, f'"{TENANT_PREFIX}')
+    tenant_file = (lambda tb: split.get(tb, -1) if tb.startswith(prefix) else None) if split else (lambda tb: None)
+    return [Counted(tb, n, restored.get(tb, -1), tenant_file(tb)) for tb, n in sorted(expected.items())]
+
+
+def counts(lines: list[str]) -> dict[str, int]:
+    return dict(line_count(line) for line in lines if line.strip())
 
 
 def line_count(line: str) -> tuple[str, int]:
@@ -199,10 +217,15 @@ def verify(run: RunOpt = None, inventory: InventoryOpt = DEFAULT):
         name = pick_run(t, run)
         with console.status(literal(f"restoring {name} into a scratch database")):
             rows = verify_run(t, name)
-    bad = [r for r in rows if r[1] != r[2]]
-    console.print(literal(f"run {name}: {len(rows)} tables, {sum(r[1] for r in rows)} rows in the dump"))
-    for table, want, got in bad:
-        problem("mismatch", f"{table}: dump {want}, restored {got}")
+    console.print(literal(f"run {name}: {len(rows)} tables, {sum(r.dump for r in rows)} rows in the dump"))
+    bad = 0
+    for r in rows:
+        if r.restored != r.dump:
+            problem("mismatch", f"{r.table}: dump {r.dump}, restored {r.restored}")
+        if r.tenant_file not in (None, r.dump):
+            problem("mismatch", f"{r.table}: dump {r.dump}, tenant file {r.tenant_file}")
+        bad += r.restored != r.dump or r.tenant_file not in (None, r.dump)
     if bad or not rows:
         raise typer.Exit(1)
-    console.print("[green]restore drill passed[/]: every table restored with the dump's row count")
+    console.print("[green]restore drill passed[/]: every table restored with the dump's row count, "
+                  "and each tenant's file holds it too")

@@ -29,13 +29,13 @@ sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
 
-from deploy import secrets  # noqa: E402
+from onesift import secrets  # noqa: E402
 from deploy.render import access, environment, quote_ident, quote_literal  # noqa: E402
-from deploy.settings import TENANT_VERSION_MARK, schema_for  # noqa: E402
+from onesift.settings import TENANT_VERSION_MARK, schema_for  # noqa: E402
 from deploy.sqlsteps import owner_prefix, tenant_ddl, tenant_version, views_ddl  # noqa: E402
 from ops_cli.host import RELEASES, LocalHost, run_container, state_dir, wait_for_port  # noqa: E402
-from ops_cli.migrate import migrate_all  # noqa: E402
-from ops_cli.target import Target, docker_env  # noqa: E402
+from onesift.tenant_migrations import migrate_all  # noqa: E402
+from onesift.session import Target, docker_env  # noqa: E402
 
 INVENTORY = "bench/inventory.py"
 HOST = LocalHost("bench", "onesift-bench", INVENTORY, {"5432/tcp": 55434, "22/tcp": 22023})

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pyinfra import host
 from pyinfra.api import deploy
 
-from deploy import platform, secrets
+from deploy import platform
+from onesift import secrets
 from deploy.operations import pg
-from deploy.settings import TENANT_SETTING
+from onesift.settings import TENANT_SETTING
 from deploy.sqlsteps import EXTENSIONS, LEAKPROOF_FUNCTIONS, deploy_steps
 
 ROLE_ATTRIBUTES = {

@@ -13,7 +13,7 @@ from pyinfra.operations import apt, files, server
 
 from deploy import platform
 from deploy.render import ROOT, checksum
-from deploy.settings import Settings
+from onesift.settings import Settings
 
 MODULE = "onesift_guard"
 SOURCE = ROOT / "extension" / MODULE

@@ -9,7 +9,7 @@ from pyinfra.operations import files
 from deploy import platform
 from deploy.operations import jobs
 from deploy.render import TEMPLATES
-from deploy.settings import TENANT_PREFIX, TENANT_VERSION_MARK
+from onesift.settings import TENANT_PREFIX, TENANT_VERSION_MARK
 
 
 @deploy("OneSift scheduled jobs")

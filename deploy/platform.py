@@ -14,7 +14,7 @@ from pyinfra import host
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.facts.server import LinuxDistribution
 
-from deploy.settings import BadInput, Settings
+from onesift.settings import BadInput, Settings
 
 # Debian release -> the PostgreSQL major version its archive packages.
 DEBIAN_POSTGRESQL = {"trixie": 17, "bookworm": 15}

@@ -15,7 +15,7 @@ from deploy import guard, platform, tls
 from deploy.facts.postgres import PgClusters, PgConfigFiles, PgLockTable, PgSettingContexts
 from deploy.operations import pg
 from deploy.render import TEMPLATES, render
-from deploy.settings import BadInput, Settings, check_tenant_ceiling
+from onesift.settings import BadInput, Settings, check_tenant_ceiling
 
 DEFAULT_SERVER_SETTINGS = {
     "max_connections": 100,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from deploy.render import SQL_DIR, Raw, access, render
-from deploy.settings import HANDOVER_THRESHOLD, Settings, schema_for, validate_slug
+from onesift.settings import HANDOVER_THRESHOLD, Settings, schema_for, validate_slug
 
 # templates/sql/tenant.sql.j2 builds tenant schema version 1; each file in
 # sql/tenant_migrations (NNNN_name.sql.j2, NNNN >= 2) moves it one version on.

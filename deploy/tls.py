@@ -23,7 +23,7 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
-from deploy.settings import BadInput
+from onesift.settings import BadInput
 
 # What postgresql.conf names when the inventory names no certificate (package ssl-cert).
 SNAKEOIL_CERT = "/etc/ssl/certs/ssl-cert-snakeoil.pem"

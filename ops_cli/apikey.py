@@ -11,10 +11,10 @@ from rich.table import Table
 from rich.text import Text
 
 from deploy.render import quote_literal
-from deploy.settings import BadInput
+from onesift.settings import BadInput
 from deploy.sqlsteps import owner_prefix
 from ops_cli.common import DEFAULT, InventoryOpt, JsonOpt, console, err, literal, target
-from ops_cli.target import Target
+from onesift.session import Target
 from ops_cli.tenant import customer
 
 app = typer.Typer(help="API keys of a tenant.", no_args_is_help=True)

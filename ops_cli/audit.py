@@ -10,11 +10,11 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from deploy.audit import differences, live_sql, read_live, render_csv, render_markdown
+from onesift.audit import differences, live_sql, read_live, render_csv, render_markdown
 from deploy.render import quote_literal
-from deploy.settings import BadInput, validate_slug
+from onesift.settings import BadInput, validate_slug
 from ops_cli.common import DEFAULT, InventoryOpt, JsonOpt, console, err, fail, literal, problem, target
-from ops_cli.target import Target
+from onesift.session import Target
 
 app = typer.Typer(help="The auditor's report: grants and RLS policies; the audit trail.", no_args_is_help=True)
 

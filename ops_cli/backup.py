@@ -12,9 +12,9 @@ from rich.progress import Progress
 from rich.table import Table
 from rich.text import Text
 
-from deploy.settings import TENANT_PREFIX, BadInput, validate_slug
+from onesift.settings import TENANT_PREFIX, BadInput, validate_slug
 from ops_cli.common import DEFAULT, InventoryOpt, console, err, fail, literal, problem, refuse_destructive, target
-from ops_cli.target import OpsError, Target
+from onesift.session import OpsError, Target
 from ops_cli.tenant import customer
 
 app = typer.Typer(help="Backups: run, list, restore, verify.", no_args_is_help=True)

@@ -10,8 +10,8 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from deploy.settings import BadInput
-from ops_cli.target import DEFAULT_INVENTORY, OpsError, Target
+from onesift.settings import BadInput
+from onesift.session import DEFAULT_INVENTORY, OpsError, Target
 
 console = Console()
 err = Console(stderr=True)

@@ -8,11 +8,11 @@ import typer
 
 from deploy import tls
 from deploy.render import quote_ident, quote_literal
-from deploy.settings import schema_for
+from onesift.settings import schema_for
 from deploy.sqlsteps import owner_prefix
 from ops_cli.apikey import create_key, print_key_once
 from ops_cli.common import DEFAULT, InventoryOpt, console, fail, literal, refuse_destructive, target
-from ops_cli.target import Target
+from onesift.session import Target
 from ops_cli.tenant import create_one, customer, exists
 
 app = typer.Typer(help="The database: init, migrate, setup, reset, seed.", no_args_is_help=True)

@@ -13,9 +13,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from deploy.settings import BadInput
+from onesift.settings import BadInput
 from ops_cli.common import console, err, fail
-from ops_cli.target import docker_env
+from onesift.session import docker_env
 
 app = typer.Typer(help="Local container hosts: up, down, status.", no_args_is_help=True)
 

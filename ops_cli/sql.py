@@ -6,10 +6,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from deploy.settings import BadInput
+from onesift.settings import BadInput
 from deploy.sqlsteps import create_tenant, functions, grants, migrations, superuser_steps, tenant_ddl, views_ddl
 from ops_cli.common import DEFAULT, InventoryOpt, fail
-from ops_cli.target import Target
+from onesift.session import Target
 
 app = typer.Typer(help="The SQL behind each step.", no_args_is_help=True)
 

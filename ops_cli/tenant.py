@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from deploy.render import access, quote_ident, quote_literal
-from deploy.settings import (
+from onesift.settings import (
     HANDOVER_THRESHOLD,
     HANDOVER_THRESHOLD_RANGE,
     BadInput,
@@ -30,8 +30,8 @@ from deploy.sqlsteps import create_tenant, owner_prefix, tenant_version
 from ops_cli.common import (
     DEFAULT, InventoryOpt, JsonOpt, console, err, literal, problem, refuse_destructive, refusing_bad_input, target,
 )
-from ops_cli.migrate import migrate_all
-from ops_cli.target import Target
+from onesift.tenant_migrations import migrate_all
+from onesift.session import Target
 
 app = typer.Typer(help="Tenants: one customer, one schema.", no_args_is_help=True)
 

@@ -15,10 +15,10 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from deploy.render import ROOT
-from deploy.settings import BadInput, Settings
+from onesift.settings import BadInput, Settings
 from ops_cli import apikey, common, tenant
 from ops_cli.main import app
-from ops_cli.target import Target
+from onesift.session import Target
 
 # Each would be markup, a style or a terminal command if it were not printed literally.
 HOSTILE = ["[/]", "[bold]x", "[red]drift[/red]", "\x1b[31mred", "bell\x07", "a[b]c[/b", "\\[/]"]

@@ -4,7 +4,7 @@ import pytest
 
 from deploy import server
 from deploy.render import render
-from deploy.settings import Settings
+from onesift.settings import Settings
 
 CONTEXTS = {"shared_buffers": "postmaster", "max_locks_per_transaction": "postmaster",
             "shared_preload_libraries": "postmaster", "work_mem": "user", "log_min_duration_statement": "superuser",

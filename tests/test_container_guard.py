@@ -16,7 +16,7 @@ import pytest
 
 from deploy.render import ROOT
 from ops_cli.host import BASE_IMAGE as REPOSITORY, RELEASES
-from ops_cli.target import docker_env
+from onesift.session import docker_env
 
 BASE_IMAGE = f"{REPOSITORY}:{RELEASES[0]}"  # the default release's
 
@@ -110,7 +110,7 @@ def test_pyinfra_deploy_refuses_and_touches_no_container(tmp_path, container, st
 
 def test_a_running_container_is_used(container, monkeypatch):
     """The guard refuses only what the connector would start or create."""
-    from deploy.containers import container_problem
+    from onesift.containers import container_problem
 
     for key in ("DOCKER_HOST",):
         if key in ENV:

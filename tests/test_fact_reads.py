@@ -4,7 +4,7 @@ import socket
 
 from pyinfra.context import ctx_host
 
-from deploy import ssh
+from onesift import ssh
 from deploy.facts.postgres import PgDeployState, PgRoleAttributes, guarded_query
 from deploy.operations.pg import read_fact
 

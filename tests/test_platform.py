@@ -3,7 +3,7 @@
 import pytest
 
 from deploy.platform import pg_version_for, release_of
-from deploy.settings import BadInput
+from onesift.settings import BadInput
 
 
 def debian(codename: str) -> dict:

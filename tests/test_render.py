@@ -8,10 +8,10 @@ import stat
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from deploy import secrets
+from onesift import secrets
 from deploy.operations.pg import password_matches, scram_verifier, verifier_hmac
 from deploy.render import access, quote_ident, quote_literal, render
-from deploy.settings import BadInput, Settings, schema_for, validate_handover_threshold, validate_slug
+from onesift.settings import BadInput, Settings, schema_for, validate_handover_threshold, validate_slug
 from deploy.sqlsteps import create_tenant, functions, grants, migrations, tenant_ddl, views_ddl
 
 S = Settings()
@@ -213,7 +213,7 @@ def test_bad_lock_headroom_refused(value):
 
 
 def test_tenant_ceiling():
-    from deploy.settings import check_tenant_ceiling
+    from onesift.settings import check_tenant_ceiling
 
     ten = Settings(max_tenants=10)
     check_tenant_ceiling(ten, 9, 1)
@@ -236,8 +236,8 @@ def test_backup_lock_wait_timeout_refused(value):
 
 
 def live_catalog():
-    """A live catalog as deploy.audit.read_live returns it, matching the templates: tenants ab and cd, one shape each."""
-    from deploy.audit import SCHEMA_MARK, SLUG_MARK, matrix
+    """A live catalog as onesift.audit.read_live returns it, matching the templates: tenants ab and cd, one shape each."""
+    from onesift.audit import SCHEMA_MARK, SLUG_MARK, matrix
 
     qual = f"( SELECT (current_setting('onesift.tenant'::text, true) = {SLUG_MARK}::text))"
     shape = {
@@ -259,7 +259,7 @@ def live_catalog():
 
 
 def test_audit_reads_the_live_catalog_a_line_at_a_time():
-    from deploy.audit import read_live
+    from onesift.audit import read_live
 
     live = live_catalog()
     lines = [json.dumps(["system", live["system"]])]
@@ -269,13 +269,13 @@ def test_audit_reads_the_live_catalog_a_line_at_a_time():
 
 
 def test_audit_finds_no_difference_in_a_matching_catalog():
-    from deploy.audit import differences
+    from onesift.audit import differences
 
     assert differences(S, live_catalog()) == []
 
 
 def test_audit_lists_each_kind_of_drift():
-    from deploy.audit import differences
+    from onesift.audit import differences
 
     live = live_catalog()
     system, shape = live["system"], live["shapes"]["ab"]
@@ -300,7 +300,7 @@ def test_audit_lists_each_kind_of_drift():
 
 
 def test_audit_names_each_tenant_of_a_drifted_shape_and_schemas_no_tenant_owns():
-    from deploy.audit import differences
+    from onesift.audit import differences
 
     live = live_catalog()
     live["shapes"]["ab"]["privileges"].append(["onesift_auditor", "table", "leads", "SELECT"])

@@ -24,7 +24,7 @@ from cryptography.x509.oid import NameOID
 from deploy import server, tls
 from deploy.facts.postgres import PgCluster
 from deploy.render import ROOT, render
-from deploy.settings import BadInput, Settings
+from onesift.settings import BadInput, Settings
 
 CONF_DIR = "/etc/postgresql/15/main"
 

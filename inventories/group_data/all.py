@@ -1,4 +1,4 @@
-# Defaults for every inventory. Passwords are not here: see deploy/secrets.py.
+# Defaults for every inventory. Passwords are not here: see onesift/secrets.py.
 # pg_version: unset, the PostgreSQL of the host's Debian release (trixie 17,
 # bookworm 15); a version the release does not package is refused.
 pg_version = None
@@ -19,7 +19,7 @@ pg_ssl = True
 # (0644), server.key (0600) and root.crt (0644), owned by postgres. A changed
 # file restarts PostgreSQL in the same deploy; an unchanged one changes
 # nothing. The key travels only as a file: keep it outside the repository,
-# mode 0600, e.g. beside the passwords in ~/.config/onesift/ (deploy/secrets.py).
+# mode 0600, e.g. beside the passwords in ~/.config/onesift/ (onesift/secrets.py).
 #   pg_ssl_cert_file = "~/.config/onesift/db1.crt"  # server certificate, then any intermediates
 #   pg_ssl_key_file = "~/.config/onesift/db1.key"   # its private key, without a passphrase
 #   pg_ssl_ca_file = "~/.config/onesift/clients-ca.crt"  # CAs for client certificates (optional)

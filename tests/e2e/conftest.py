@@ -16,10 +16,10 @@ import psycopg
 import pytest
 import testinfra
 
-from deploy import secrets
+from onesift import secrets
 from deploy.render import ROOT
 from ops_cli.host import SECRETS, bring_up, known_hosts, state_dir
-from ops_cli.target import docker_env
+from onesift.session import docker_env
 
 os.environ.update(docker_env())
 OPS = [sys.executable, "-m", "ops_cli.main"]

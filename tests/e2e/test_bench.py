@@ -6,7 +6,7 @@ import sys
 import psycopg
 
 from bench.run import HOST
-from deploy import secrets
+from onesift import secrets
 from deploy.sqlsteps import tenant_version
 from tests.e2e.conftest import run
 

@@ -14,7 +14,7 @@ import subprocess
 import pytest
 
 from deploy.render import ROOT, render
-from deploy.settings import Settings
+from onesift.settings import Settings
 from deploy.sqlsteps import context, migrations, owner_prefix, tenant_migrations, tenant_names, views_ddl
 
 NODE_IMAGE = os.environ.get("ONESIFT_NODE_IMAGE", "localhost/onesift-node:bookworm")

@@ -91,7 +91,7 @@ def test_changed_role_attribute_is_corrected(dev):
 
 def test_failing_sql_stops_and_rolls_back(dev):
     """SQL sent through our path (upload, psql ON_ERROR_STOP, one transaction) stops at the error and keeps nothing."""
-    from ops_cli.target import OpsError, Target
+    from onesift.session import OpsError, Target
 
     t = Target(dev.inventory)
     try:

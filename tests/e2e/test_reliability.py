@@ -11,8 +11,8 @@ import psycopg
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from deploy.render import ROOT
-from deploy.settings import BadInput
-from ops_cli.target import Target
+from onesift.settings import BadInput
+from onesift.session import Target
 from ops_cli.tenant import create_one
 from tests.e2e.conftest import detected_changes, results_total
 

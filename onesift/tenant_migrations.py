@@ -18,7 +18,7 @@ from typing import Callable
 
 from deploy.render import quote_literal
 from deploy.sqlsteps import migrate_tenant, migration_session, tenant_version
-from ops_cli.target import Target
+from onesift.session import Target
 
 LOCK_NOT_AVAILABLE = "55P03"
 FIRST_BACKOFF_S = 0.5

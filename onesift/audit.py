@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 
 from deploy.render import access, quote_literal
-from deploy.settings import Settings, TENANT_PREFIX
+from onesift.settings import Settings, TENANT_PREFIX
 from deploy.sqlsteps import LEAKPROOF_FUNCTIONS
 
 RUNTIME_ROLES = ("app", "auditor")

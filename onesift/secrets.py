@@ -14,7 +14,7 @@ import os
 import secrets
 from pathlib import Path
 
-from deploy.settings import BadInput
+from onesift.settings import BadInput
 
 ROLE_KEYS = ("owner", "app", "auditor")
 

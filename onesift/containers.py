@@ -10,9 +10,9 @@ inventory names a database host, so either is a mistake, and the second
 destroys the host. Only ``ops host up|down`` create, start or remove the
 local containers.
 
-The guard wraps the connector's ``connect``, as ``deploy/ssh.py`` wraps the
+The guard wraps the connector's ``connect``, as ``onesift/ssh.py`` wraps the
 SSH one: ``config.py`` (which pyinfra runs before connecting, from the repo
-directory) and ``ops_cli.target`` call ``refuse_unmanaged_containers()``.
+directory) and ``onesift.session`` call ``refuse_unmanaged_containers()``.
 A wrapper rather than a connector of our own (an entry point under another
 name) because it also covers an inventory that says ``@docker/``, and rather
 than inventory-file code because it covers every inventory, not just ours.

@@ -6,7 +6,7 @@ SSH packet (a short command, an exit status) until the peer's delayed ACK
 arrives, ~40 ms on Linux. Measured over SSH on loopback: a pyinfra file fact
 took 45 ms instead of 7, and a no-change deploy 2.1 s instead of 1.1 s.
 pyinfra has no setting for it, so this wraps its SSH connector's ``connect``.
-``config.py`` (which pyinfra loads before connecting) and ``ops_cli.target``
+``config.py`` (which pyinfra loads before connecting) and ``onesift.session``
 call ``enable_nodelay()``.
 """
 

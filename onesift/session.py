@@ -28,12 +28,12 @@ from pyinfra.context import ctx_host, ctx_state
 from pyinfra_cli.exceptions import UnexpectedExternalError
 from pyinfra_cli.inventory import make_inventory
 
-from deploy.containers import container_problem, docker_hosts, refuse_unmanaged_containers
+from onesift.containers import container_problem, docker_hosts, refuse_unmanaged_containers
 from deploy.facts.postgres import psql
 from deploy.operations.pg import WORK_DIR, feed_file
 from deploy.render import ROOT
-from deploy.settings import BadInput, Settings
-from deploy.ssh import enable_nodelay
+from onesift.settings import BadInput, Settings
+from onesift.ssh import enable_nodelay
 
 DEFAULT_INVENTORY = "inventories/dev.py"
 
@@ -132,7 +132,7 @@ def load_error(e: Exception, path: Path) -> str:
 
 def refuse_missing_containers(inv, inventory: str) -> None:
     """BadInput (exit 2) for a container host that is missing or stopped, before
-    pyinfra's connector would create or start it (see deploy/containers.py);
+    pyinfra's connector would create or start it (see onesift/containers.py);
     the connector's own guard stays as the backstop."""
     for docker_cmd, name in docker_hosts(inv):
         problem = container_problem(docker_cmd, name)

@@ -1,0 +1,1 @@
+"""OneSift core: settings, SQL, host sessions and services; deploy/ and ops_cli/ are front ends over it."""

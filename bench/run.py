@@ -33,9 +33,11 @@ from onesift import secrets  # noqa: E402
 from deploy.render import access, environment, quote_ident, quote_literal  # noqa: E402
 from onesift.settings import TENANT_VERSION_MARK, schema_for  # noqa: E402
 from deploy.sqlsteps import owner_prefix, tenant_ddl, tenant_version, views_ddl  # noqa: E402
-from ops_cli.host import RELEASES, LocalHost, run_container, state_dir, wait_for_port  # noqa: E402
+from onesift.local_hosts import LocalHost, run_container, state_dir, wait_for_port  # noqa: E402
+from onesift.platform import RELEASES  # noqa: E402
 from onesift.tenant_migrations import migrate_all  # noqa: E402
-from onesift.session import Target, docker_env  # noqa: E402
+from onesift.local_hosts import docker_env  # noqa: E402
+from onesift.session import HostSession  # noqa: E402
 
 INVENTORY = "bench/inventory.py"
 HOST = LocalHost("bench", "onesift-bench", INVENTORY, {"5432/tcp": 55434, "22/tcp": 22023})
@@ -82,7 +84,7 @@ def onboard_cli(n: int) -> None:
     os.unlink(f.name)
 
 
-def floor_sql(t: Target, n: int, start: int = 0) -> str:
+def floor_sql(t: HostSession, n: int, start: int = 0) -> str:
     """The same DDL, rendered here and run straight through one psql session (tenants ``start``..``n``)."""
     parts = []
     for s in slugs(n)[start:]:
@@ -95,7 +97,7 @@ def floor_sql(t: Target, n: int, start: int = 0) -> str:
     return "".join(parts)
 
 
-def bench_onboarding(t: Target, sizes: list[int]) -> dict[int, float]:
+def bench_onboarding(t: HostSession, sizes: list[int]) -> dict[int, float]:
     per_tenant = {}
     for n in sizes:
         reset()
@@ -267,7 +269,7 @@ def bench_ddl(slug: str) -> str:
             f"CREATE INDEX ON {table} (bench_region, created_at);\n")
 
 
-def undo_bench_migration(t: Target, some: list[str]) -> None:
+def undo_bench_migration(t: HostSession, some: list[str]) -> None:
     """The tenants back where they were: no column, the shipped version, in the
     schema comment too, which a restore reads (autocommit: one transaction
     would lock every tenant's table at once)."""
@@ -278,13 +280,13 @@ def undo_bench_migration(t: Target, some: list[str]) -> None:
               f"WHERE schema_version = {BENCH_VERSION};\n", None, False)
 
 
-def only_pending(t: Target, some: list[str]) -> None:
+def only_pending(t: HostSession, some: list[str]) -> None:
     """Only ``some`` tenants pending for the bench migration: the others are marked past it."""
     t.run_sql(f"UPDATE system.customers SET schema_version = CASE WHEN slug = ANY(ARRAY[{', '.join(map(quote_literal, some))}]) "
               f"THEN {tenant_version()} ELSE {BENCH_VERSION} END;\n")
 
 
-def migrate_pair(t: Target, some: list[str], parallel: int = 2) -> tuple[float, float]:
+def migrate_pair(t: HostSession, some: list[str], parallel: int = 2) -> tuple[float, float]:
     """Seconds of `ops tenant migrate`'s code, and of the same DDL through one psql in autocommit."""
     floor = "".join(bench_ddl(s) for s in some)
     base = timed(t.run_sql, floor, None, False)
@@ -297,7 +299,7 @@ def migrate_pair(t: Target, some: list[str], parallel: int = 2) -> tuple[float, 
     return ours, base
 
 
-def fill_leads(t: Target, some: list[str], rows: int) -> None:
+def fill_leads(t: HostSession, some: list[str], rows: int) -> None:
     t.run_sql("".join(f"SELECT system.act_as_tenant({quote_literal(s)});\n"
                       f"INSERT INTO {quote_ident(schema_for(s))}.leads (email) "
                       f"SELECT 'm' || g || '@example.com' FROM generate_series(1, {rows}) g;\n" for s in some))
@@ -329,7 +331,7 @@ def app_latencies(conn_args: dict, tenants: list[str], until: threading.Event, c
     return times
 
 
-def bench_migrate(t: Target, n: int, with_data: int = 100, rows: int = 1000) -> None:
+def bench_migrate(t: HostSession, n: int, with_data: int = 100, rows: int = 1000) -> None:
     """Issue 15: migrate-all against its floor, with and without data, and under app load."""
     everyone, with_data = slugs(n), min(with_data, n)
     ours, base = migrate_pair(t, everyone)
@@ -366,7 +368,7 @@ def bench_migrate(t: Target, n: int, with_data: int = 100, rows: int = 1000) -> 
 BACKUP = "/usr/local/sbin/onesift-backup"
 
 
-def bench_backup(t: Target, n: int, sample: int = 20) -> None:
+def bench_backup(t: HostSession, n: int, sample: int = 20) -> None:
     run = t.shell(f"{BACKUP} start")[-1].strip()
     whole = timed(t.shell, f"{BACKUP} whole {run} >/dev/null")
     some = slugs(n)[:: max(1, n // sample)][:sample]
@@ -395,9 +397,9 @@ def counts(text: str) -> list[int]:
     return sorted(set(positive(x) for x in text.split(",")))
 
 
-def bring_up(release: str = RELEASES[0]) -> Target:
+def bring_up(release: str = RELEASES[0]) -> HostSession:
     """The bench host on Debian ``release``, made (again, if it predates sshd or runs
-    another release) and deployed; a Target on it."""
+    another release) and deployed; a HostSession on it."""
     global HOST
     HOST = replace(HOST, release=release)
     os.environ.update(ENV)
@@ -413,7 +415,7 @@ def bring_up(release: str = RELEASES[0]) -> Target:
     run_container(HOST)
     wait_for_port(HOST.ports["22/tcp"])
     sh(*OPS, "db", "setup", "-i", INVENTORY)
-    return Target(INVENTORY)
+    return HostSession(INVENTORY)
 
 
 def main() -> None:

@@ -1,9 +1,7 @@
 """
-The platform of the host being deployed: its Debian release, read from the
-host (pyinfra's LinuxDistribution fact), and the PostgreSQL major version the
-deploy installs there. Each release packages one major version of its own,
-and that is the default; inventory data ``pg_version`` may only name it
-(PGDG's repository, which packages others, is not used).
+The settings of the host being deployed, with its PostgreSQL major version
+resolved from its Debian release (pyinfra's LinuxDistribution fact; the
+rule is onesift/platform.py).
 """
 
 from __future__ import annotations
@@ -14,30 +12,8 @@ from pyinfra import host
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.facts.server import LinuxDistribution
 
+from onesift.platform import pg_version_for, release_of
 from onesift.settings import BadInput, Settings
-
-# Debian release -> the PostgreSQL major version its archive packages.
-DEBIAN_POSTGRESQL = {"trixie": 17, "bookworm": 15}
-
-
-def release_of(distribution: dict) -> str:
-    """A Debian release's code name from LinuxDistribution ("" when not Debian)."""
-    if (distribution or {}).get("name") != "Debian":
-        return ""
-    meta = distribution.get("release_meta") or {}
-    return meta.get("VERSION_CODENAME") or meta.get("CODENAME") or ""
-
-
-def pg_version_for(release: str, wanted: int | None, name: str = "the host") -> int:
-    """The PostgreSQL major version to install on ``release``; BadInput when it is not packaged there."""
-    supported = ", ".join(f"{r} (PostgreSQL {v})" for r, v in DEBIAN_POSTGRESQL.items())
-    if release not in DEBIAN_POSTGRESQL:
-        raise BadInput(f"{name} runs {release or 'a release other than Debian'}; supported: {supported}")
-    own = DEBIAN_POSTGRESQL[release]
-    if wanted is not None and wanted != own:
-        raise BadInput(f"inventory data pg_version = {wanted}, but Debian {release} packages PostgreSQL {own} "
-                       f"only: set pg_version = {own} or leave it unset")
-    return own
 
 
 def settings() -> Settings:

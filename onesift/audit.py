@@ -1,7 +1,7 @@
 """
 The auditor's view: the privilege matrix and RLS policies the templates
-grant (templates/access.toml), the same read from a live catalog, and the
-differences between the two.
+grant (templates/access.toml), the same read from a live catalog, the
+differences between the two, and the audit trail.
 """
 
 from __future__ import annotations
@@ -11,10 +11,16 @@ import io
 import json
 import re
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from deploy.render import access, quote_literal
-from onesift.settings import Settings, TENANT_PREFIX
 from deploy.sqlsteps import LEAKPROOF_FUNCTIONS
+from onesift.queries import query
+from onesift.settings import TENANT_PREFIX, BadInput, Settings, validate_slug
+
+if TYPE_CHECKING:
+    from onesift.session import HostSession
 
 RUNTIME_ROLES = ("app", "auditor")
 TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
@@ -287,3 +293,38 @@ def rls_differences(settings: Settings, shape: dict) -> list[str]:
             diffs.append(f"changed policy: {p['name']} on {where}")
     diffs += [f"extra policy: {name} on {SCHEMA_MARK}.{t}" for (t, name) in sorted(found)]
     return diffs
+
+
+def check(s: HostSession) -> list[str]:
+    """Each difference between the live catalog and access.toml, one line each; empty when none."""
+    return differences(s.settings, read_live(s.run_sql(live_sql(s.settings))))
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One entry of the audit trail (audit.log)."""
+    id: int
+    created_at: str
+    actor: str
+    db_user: str
+    action: str
+    customer_id: str | None
+    slug: str | None
+    details: dict
+
+
+def parse_since(text: str | None) -> datetime | None:
+    """`ops audit log --since` as a time (UTC when no zone is given); BadInput if it is not one."""
+    if text is None:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise BadInput(f"--since wants a date or time like 2026-11-29 or 2026-11-29T14:00+00:00, not {text!r}") from None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+def log(s: HostSession, slug: str | None = None, since: datetime | None = None) -> list[Entry]:
+    """The audit trail, oldest first (of one tenant, from a time on)."""
+    sql = query("audit_log", s.settings, slug=slug and validate_slug(slug), since=since and since.isoformat())
+    return [Entry(**json.loads(line)) for line in s.run_sql(sql) if line.strip()]

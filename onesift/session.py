@@ -29,36 +29,24 @@ from pyinfra_cli.exceptions import UnexpectedExternalError
 from pyinfra_cli.inventory import make_inventory
 
 from onesift.containers import container_problem, docker_hosts, refuse_unmanaged_containers
-from deploy.facts.postgres import psql
-from deploy.operations.pg import WORK_DIR, feed_file
 from deploy.render import ROOT
-from onesift.settings import BadInput, Settings
+from onesift.inventory import file_error
+from onesift.errors import BadInput, OpsError  # noqa: F401  (OpsError: raised here, caught by the front ends)
+from onesift.local_hosts import docker_env
+from onesift.settings import DEFAULT_INVENTORY, Settings
+from onesift.shell import WORK_DIR, feed_file, psql
 from onesift.ssh import enable_nodelay
 
-DEFAULT_INVENTORY = "inventories/dev.py"
 
 
 # What an actor name may hold: it travels in PGOPTIONS, where a space would split it.
 ACTOR_CHARS = re.compile(r"[^A-Za-z0-9@._+:-]")
 
 
-def actor() -> str:
-    """Who runs ops, for the audit trail: ONESIFT_ACTOR (or --actor), else the OS user at this machine."""
-    name = os.environ.get("ONESIFT_ACTOR") or f"{getpass.getuser()}@{socket.gethostname()}"
+def actor_name(given: str | None = None) -> str:
+    """Who runs ops, for the audit trail: ``given`` (ops --actor) or ONESIFT_ACTOR, else the OS user at this machine."""
+    name = given or os.environ.get("ONESIFT_ACTOR") or f"{getpass.getuser()}@{socket.gethostname()}"
     return ACTOR_CHARS.sub("_", name)[:100]
-
-
-class OpsError(RuntimeError):
-    """A command that reached the host and failed there."""
-
-
-def docker_env() -> dict[str, str]:
-    """The environment with DOCKER_HOST pointing at podman's socket when no Docker engine is set up."""
-    env = dict(os.environ)
-    podman = "/run/podman/podman.sock"
-    if "DOCKER_HOST" not in env and not Path("/var/run/docker.sock").exists() and Path(podman).exists():
-        env["DOCKER_HOST"] = f"unix://{podman}"
-    return env
 
 
 def inventory_path(inventory: str) -> Path:
@@ -117,17 +105,9 @@ def load_inventory(path: Path, state: State) -> Inventory:
 
 def load_error(e: Exception, path: Path) -> str:
     """What went wrong in loading the inventory at ``path`` or its group data, in one line."""
-    where = str(path)
     if isinstance(e, UnexpectedExternalError):  # raised by the file's own code; its str() fails
-        e, where = e.exception, e.filename
-    if isinstance(e, SyntaxError):
-        what, where = f"Python syntax error at line {e.lineno}: {e.msg}", e.filename
-    elif isinstance(e, UnicodeDecodeError):
-        what = "not UTF-8 text"
-    else:
-        first_line = (str(e).splitlines() or [""])[0]
-        what = f"{type(e).__name__}: {first_line}" if first_line else type(e).__name__
-    return what if where == str(path) else f"in {where}: {what}"
+        return file_error(e.exception, path, e.filename)
+    return file_error(e, path)
 
 
 def refuse_missing_containers(inv, inventory: str) -> None:
@@ -140,10 +120,11 @@ def refuse_missing_containers(inv, inventory: str) -> None:
             raise BadInput(f"{inventory}: {problem}")
 
 
-class Target:
-    """One database host from an inventory file."""
+class HostSession:
+    """One database host from an inventory file, reached through pyinfra's connector; SQL runs there as ``postgres``."""
 
-    def __init__(self, inventory: str = DEFAULT_INVENTORY):
+    def __init__(self, inventory: str = DEFAULT_INVENTORY, actor: str | None = None):
+        self.actor = actor_name(actor)
         os.environ.update(docker_env())
         enable_nodelay()
         refuse_unmanaged_containers()
@@ -181,7 +162,7 @@ class Target:
         self.connect()
         # Every psql this starts, the backup job's included, names the operator
         # to the audit trail (audit.stamp() reads onesift.actor).
-        command = f"export PGOPTIONS={shlex.quote('-c onesift.actor=' + actor())}; {command}"
+        command = f"export PGOPTIONS={shlex.quote('-c onesift.actor=' + self.actor)}; {command}"
         with ctx_state.use(self.state), ctx_host.use(self.host):
             ok, output = self.host.run_shell_command(StringCommand(command))
         if not ok:

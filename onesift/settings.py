@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from onesift.errors import BadInput  # noqa: F401  (settings' own errors; callers import it from here too)
+
 # One place for the tenant slug rule: the CLI, the SQL CHECK and the SQL
 # functions all use it. 2-40 chars keeps "tenant_" + slug under 63 bytes.
 SLUG_PATTERN = r"^[a-z][a-z0-9_-]{1,39}$"
@@ -19,6 +21,8 @@ RESERVED_SLUGS = frozenset(
         "information_schema", "onesift", "api", "www", "default", "all", "none",
     }
 )
+# The inventory `ops` and the tests use when none is named: the local dev host.
+DEFAULT_INVENTORY = "inventories/dev.py"
 TENANT_PREFIX = "tenant_"
 TENANT_SETTING = "onesift.tenant"
 # Each tenant schema's comment names its version, so the version travels with
@@ -27,10 +31,6 @@ TENANT_VERSION_MARK = "OneSift tenant schema v"
 # customers.handover_threshold: its default and CHECK range (sql/migrations/0003).
 HANDOVER_THRESHOLD = 3
 HANDOVER_THRESHOLD_RANGE = (1, 100)
-
-
-class BadInput(ValueError):
-    """Input refused before anything was changed."""
 
 
 def validate_slug(slug: str) -> str:

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from deploy.render import quote_literal
 from deploy.sqlsteps import migrate_tenant, migration_session, tenant_version
-from onesift.session import Target
+
+if TYPE_CHECKING:
+    from onesift.session import HostSession
 
 LOCK_NOT_AVAILABLE = "55P03"
 FIRST_BACKOFF_S = 0.5
@@ -40,7 +42,7 @@ class Outcome:
     retried: set[str] = field(default_factory=set)  # tenants that needed more than one try
 
 
-def pending_tenants(t: Target, version: int) -> list[dict]:
+def pending_tenants(t: HostSession, version: int) -> list[dict]:
     """Tenants below ``version``, one short line each (a JSON array of 10,000 was one 1 MB line)."""
     lines = t.run_sql(
         "SELECT id, slug, schema_version FROM system.customers "
@@ -54,7 +56,7 @@ def session_size(count: int, parallel: int) -> int:
     return max(MIN_PER_SESSION, min(MAX_PER_SESSION, -(-count // (parallel * ROUNDS))))
 
 
-def run_round(t: Target, batch: list[dict], parallel: int, extra) -> dict[str, str]:
+def run_round(t: HostSession, batch: list[dict], parallel: int, extra) -> dict[str, str]:
     """One round: ``batch`` split over ``parallel`` sessions; outcome line by slug
     ('applied', 'skipped', or 'error<TAB>SQLSTATE<TAB>message')."""
     head = migration_session(t.settings, t.settings.migrate_lock_timeout_ms)
@@ -90,7 +92,7 @@ def sort_outcomes(outcomes: dict[str, str], result: Outcome) -> list[str]:
     return again
 
 
-def record(t: Target, result: Outcome, by_slug: dict[str, dict], version: int) -> None:
+def record(t: HostSession, result: Outcome, by_slug: dict[str, dict], version: int) -> None:
     """The tenants that did not migrate, in the per-tenant log."""
     rows = [(s, "failed", e) for s, e in result.failed.items()] + [(s, "retryable", e) for s, e in result.retryable.items()]
     if rows:
@@ -99,7 +101,7 @@ def record(t: Target, result: Outcome, by_slug: dict[str, dict], version: int) -
         t.run_sql(f"INSERT INTO system.tenant_migration_log (customer_id, version, status, error) VALUES {values};")
 
 
-def migrate_all(t: Target, parallel: int, advance: Callable[[int, int, str], None] = lambda n, total, note: None,
+def migrate_all(t: HostSession, parallel: int, advance: Callable[[int, int, str], None] = lambda n, total, note: None,
                 extra: dict[int, Callable[[str], str]] | None = None) -> Outcome:
     """Bring every tenant to the current version (with ``extra`` migrations, past it).
 

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from dataclasses import asdict
 from enum import Enum
 from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
 
-from onesift.audit import differences, live_sql, read_live, render_csv, render_markdown
-from deploy.render import quote_literal
-from onesift.settings import BadInput, validate_slug
-from ops_cli.common import DEFAULT, InventoryOpt, JsonOpt, console, err, fail, literal, problem, target
-from onesift.session import Target
+from onesift import audit
+from onesift.errors import BadInput
+from onesift.settings import validate_slug
+from onesift.inventory import offline_settings
+from ops_cli.common import InventoryOpt, JsonOpt, console, err, fail, inventory_of, literal, problem, session
 
 app = typer.Typer(help="The auditor's report: grants and RLS policies; the audit trail.", no_args_is_help=True)
 
@@ -26,22 +26,23 @@ class Format(str, Enum):
 
 @app.command()
 def grants(
+    ctx: typer.Context,
     fmt: Annotated[Format, typer.Option("--format", help="md or csv")] = Format.md,
-    inventory: InventoryOpt = DEFAULT,
+    inventory: InventoryOpt = None,
 ):
-    """Print the role x schema x object-class privilege matrix and RLS policies from the templates."""
+    """Print the role x schema x object-class privilege matrix and RLS policies from the templates. Connects to nothing."""
     try:
-        settings = Target(inventory).settings
+        settings = offline_settings(inventory_of(ctx, inventory))
     except BadInput as e:
         fail(str(e), 2)
-    print(render_markdown(settings) if fmt is Format.md else render_csv(settings), end="")
+    print(audit.render_markdown(settings) if fmt is Format.md else audit.render_csv(settings), end="")
 
 
 @app.command()
-def check(inventory: InventoryOpt = DEFAULT):
+def check(ctx: typer.Context, inventory: InventoryOpt = None):
     """Compare the live catalog with the templates; exit 2 and list each difference on drift."""
-    with target(inventory) as t:
-        diffs = differences(t.settings, read_live(t.run_sql(live_sql(t.settings))))
+    with session(ctx, inventory) as s:
+        diffs = audit.check(s)
     if diffs:
         for d in diffs:
             problem("drift", d)
@@ -50,48 +51,26 @@ def check(inventory: InventoryOpt = DEFAULT):
     console.print("live catalog matches templates/access.toml")
 
 
-def log_sql(tenant: str | None, since: datetime | None) -> str:
-    """The audit trail, oldest first: one JSON object a line."""
-    where = []
-    if tenant:
-        where.append(f"slug = {quote_literal(validate_slug(tenant))}")
-    if since:
-        where.append(f"created_at >= {quote_literal(since.isoformat())}::timestamptz")
-    # One entry a line: pyinfra reads output a line at a time, slower with the
-    # square of a line's length (issue 9), so no single-line JSON of the whole log.
-    return ("SELECT to_jsonb(l) FROM (SELECT id, created_at, actor, db_user, action, customer_id, slug, details "
-            f"FROM audit.log {'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY id) l;")
-
-
-def parse_since(text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        raise BadInput(f"--since wants a date or time like 2026-11-29 or 2026-11-29T14:00+00:00, not {text!r}") from None
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
-
-
 @app.command()
 def log(
+    ctx: typer.Context,
     tenant: Annotated[Optional[str], typer.Option("--tenant", help="Only this tenant's entries (kept after a drop).")] = None,
     since: Annotated[Optional[str], typer.Option("--since", help="Only entries from this time on (ISO 8601; UTC if no zone).")] = None,
     as_json: JsonOpt = False,
-    inventory: InventoryOpt = DEFAULT,
+    inventory: InventoryOpt = None,
 ):
     """Read the audit trail: who did what to which tenant, and when."""
-    try:
-        sql = log_sql(tenant, parse_since(since))  # bad input refused before the inventory is loaded
+    try:  # refused before the host is reached
+        slug, when = tenant and validate_slug(tenant), audit.parse_since(since)
     except BadInput as e:
         fail(str(e), 2)
-    with target(inventory) as t:
-        rows = [json.loads(line) for line in t.run_sql(sql) if line.strip()]
+    with session(ctx, inventory) as s:
+        entries = audit.log(s, slug, when)
     if as_json:
-        print(json.dumps(rows, indent=1))
+        print(json.dumps([asdict(e) for e in entries], indent=1))
         return
     table = Table("time", "actor", "action", "tenant", "details")
-    for r in rows:
-        table.add_row(literal(r["created_at"]), literal(r["actor"]), literal(r["action"]), literal(r["slug"] or ""),
-                      literal(json.dumps(r["details"])))
+    for e in entries:
+        table.add_row(literal(e.created_at), literal(e.actor), literal(e.action), literal(e.slug or ""),
+                      literal(json.dumps(e.details)))
     console.print(table)

@@ -1,26 +1,38 @@
-"""What every `ops` command shares: the inventory option, the target, errors."""
+"""What every `ops` command shares: the options the main callback keeps, the host session, errors, printing."""
 
 from __future__ import annotations
 
 import re
 from contextlib import contextmanager
-from typing import Annotated, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Iterator, Optional
 
 import typer
 from rich.console import Console
 from rich.text import Text
 
-from onesift.settings import BadInput
-from onesift.session import DEFAULT_INVENTORY, OpsError, Target
+from onesift.errors import BadInput, OpsError
+from onesift.settings import DEFAULT_INVENTORY
+
+if TYPE_CHECKING:  # pyinfra loads in ~0.9 s: only commands that reach a host import it (issue 10)
+    from onesift.apikeys import NewKey
+    from onesift.session import HostSession
 
 console = Console()
 err = Console(stderr=True)
 
+
+@dataclass
+class Shared:
+    """The main callback's options (ctx.obj), which every sub-command reads."""
+    inventory: str = DEFAULT_INVENTORY
+    actor: str | None = None
+
+
+# Each sub-command also takes -i after its own arguments (`ops tenant list -i inventories/prod.py`); unset, the main -i holds.
 InventoryOpt = Annotated[
-    str,
-    typer.Option("--inventory", "-i", envvar="ONESIFT_INVENTORY", help="pyinfra inventory file of the database host."),
+    Optional[str], typer.Option("--inventory", "-i", help="pyinfra inventory file of the database host."),
 ]
-DEFAULT = DEFAULT_INVENTORY
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
@@ -57,25 +69,38 @@ def refusing_bad_input() -> Iterator[None]:
         fail(str(e), 2)
 
 
+def inventory_of(ctx: typer.Context, inventory: str | None) -> str:
+    return inventory or (ctx.obj or Shared()).inventory
+
+
 @contextmanager
-def target(inventory: str) -> Iterator[Target]:
-    """A connected Target; bad input exits 2, a failure on the host exits 1."""
-    t = None
+def session(ctx: typer.Context, inventory: str | None) -> Iterator[HostSession]:
+    """A session on the inventory's host; bad input exits 2, a failure on the host exits 1."""
+    from onesift.session import HostSession
+
+    s = None
     try:
-        t = Target(inventory)
-        yield t
+        s = HostSession(inventory_of(ctx, inventory), (ctx.obj or Shared()).actor)
+        yield s
     except BadInput as e:
         fail(str(e), 2)
     except OpsError as e:
         fail(str(e), 1)
     finally:
-        if t is not None:
-            t.close()
+        if s is not None:
+            s.close()
 
 
-def refuse_destructive(t: Target, yes: bool, allow_production: bool, what: str) -> None:
+def print_key_once(slug: str, made: NewKey) -> None:
+    # The key goes to stdout alone (for scripts); the warning to stderr.
+    err.print(Text.assemble("API key for ", literal(slug, "bold"),
+                            literal(f" (id {made.key_id}); it is shown only this once:")))
+    print(made.api_key)
+
+
+def refuse_destructive(s: HostSession, yes: bool, allow_production: bool, what: str) -> None:
     """Destructive commands need --yes, and --allow-production on a production inventory."""
     if not yes:
         raise BadInput(f"{what} destroys data: pass --yes to confirm")
-    if t.production and not allow_production:
-        raise BadInput(f"{t.inventory} is marked production: {what} also needs --allow-production")
+    if s.production and not allow_production:
+        raise BadInput(f"{s.inventory} is marked production: {what} also needs --allow-production")

@@ -1,218 +1,22 @@
-"""`ops host`: local container hosts for development and tests (Docker API: docker or podman)."""
+"""`ops host`: local container hosts for development and tests (onesift/local_hosts.py)."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from onesift.settings import BadInput
-from ops_cli.common import console, err, fail
-from onesift.session import docker_env
+from onesift.errors import BadInput, OpsError
+from onesift.platform import RELEASES
+from ops_cli.common import console, fail, print_key_once
 
 app = typer.Typer(help="Local container hosts: up, down, status.", no_args_is_help=True)
 
-# One base image per Debian release (scripts/setup-machine.sh): localhost/onesift-base:trixie, ...
-BASE_IMAGE = os.environ.get("ONESIFT_BASE_IMAGE", "localhost/onesift-base")
-RELEASES = ("trixie", "bookworm")  # the first is the default
-LOOPBACK = "127.0.0.1"  # published ports never leave this machine
 
-
-@dataclass(frozen=True)
-class LocalHost:
-    kind: str
-    container: str
-    inventory: str
-    ports: dict  # container port -> loopback port
-    release: str = RELEASES[0]
-
-    @property
-    def image(self) -> str:
-        return f"{BASE_IMAGE}:{self.release}"
-
-
-SECRETS = {"dev": "dev", "ssh": "local_ssh", "bookworm": "local_bookworm"}  # secrets_name of each kind's inventory
-
-
-def state_dir() -> Path:
-    return Path(os.environ.get("ONESIFT_STATE_DIR") or Path.home() / ".local/state/onesift")
-
-
-def local_hosts() -> dict[str, LocalHost]:
-    # ONESIFT_HOST_PREFIX (with the port variables) lets a second checkout
-    # run its tests beside this one's hosts without touching them.
-    prefix = os.environ.get("ONESIFT_HOST_PREFIX") or "onesift"
-    return {
-        "dev": LocalHost("dev", f"{prefix}-dev", "inventories/dev.py",
-                         {"5432/tcp": int(os.environ.get("ONESIFT_DEV_PG_PORT") or 55432)}),
-        "ssh": LocalHost("ssh", f"{prefix}-ssh", "inventories/local_ssh.py",
-                         {"5432/tcp": int(os.environ.get("ONESIFT_SSH_PG_PORT") or 55433),
-                          "22/tcp": int(os.environ.get("ONESIFT_SSH_PORT") or 22022)}),
-        # The previous release beside the default ones, for the tests' smoke set on it.
-        "bookworm": LocalHost("bookworm", f"{prefix}-bookworm", "inventories/local_bookworm.py",
-                              {"5432/tcp": int(os.environ.get("ONESIFT_BOOKWORM_PG_PORT") or 55435),
-                               "22/tcp": int(os.environ.get("ONESIFT_BOOKWORM_SSH_PORT") or 22024)}, "bookworm"),
-    }
-
-
-def pick(kind: str, release: str | None = None) -> LocalHost:
-    """The local host of ``kind``, on ``release`` (default: the kind's own)."""
-    hosts = local_hosts()
-    if kind not in hosts:
-        raise BadInput(f"unknown host kind {kind!r}; kinds: {', '.join(hosts)}")
-    if release is not None and release not in RELEASES:
-        raise BadInput(f"unknown release {release!r}; releases: {', '.join(RELEASES)}")
-    return replace(hosts[kind], release=release or hosts[kind].release)
-
-
-def client():
-    import docker
-
-    try:
-        return docker.from_env(environment=docker_env())
-    except docker.errors.DockerException as e:
-        raise BadInput(f"no Docker API answers ({e}); run scripts/setup-machine.sh") from None
-
-
-def ssh_key() -> tuple[Path, str]:
-    """The test SSH key pair (made once); private key path and public key text."""
-    key = state_dir() / "ssh" / "id_ed25519"
-    if not key.exists():
-        key.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "onesift-local", "-f", str(key)], check=True)
-    return key, key.with_suffix(".pub").read_text().strip()
-
-
-SSHD = (
-    "ssh-keygen -A >/dev/null && mkdir -p /run/sshd /root/.ssh && "
-    'printf "%s\\n" "$AUTHORIZED_KEY" > /root/.ssh/authorized_keys && '
-    "chmod 600 /root/.ssh/authorized_keys && exec /usr/sbin/sshd -D -e"
-)
-
-
-def answers(c) -> bool:
-    """Whether a container runs and takes commands. The engine's word alone is
-    not enough: when every process on the machine is killed (a sandbox stop,
-    the OOM killer taking the engine's monitors), podman keeps saying
-    "running" while exec fails with "cannot exec in a stopped container"."""
-    import docker
-
-    try:
-        if c.status != "running":
-            c.start()
-        return c.exec_run("true").exit_code == 0
-    except docker.errors.APIError:
-        return False
-
-
-def discard(c) -> None:
-    """Remove a container the engine can no longer run. From the stale
-    "running" state podman's first forced remove fails; a stop moves it to
-    "stopping", from which the remove works (podman 4.3, measured)."""
-    import docker
-
-    try:
-        c.stop(timeout=1)
-    except docker.errors.APIError:
-        pass
-    c.remove(force=True)
-
-
-# /dev/shm of a container host, as a real host has it (a tmpfs of half the
-# RAM): PostgreSQL keeps dynamic shared memory there (posix), for parallel
-# query and, since 15, its cumulative statistics. At 10,002 tenants that was
-# 46 MB at rest and 95 MB at the peak of the nightly dump (its catalog
-# queries run parallel), and in the engine's default 64 MB the dump failed:
-# "could not resize shared memory segment ... No space left on device".
-# A tmpfs limit reserves nothing.
-SHM_SIZE = 1024 ** 3
-
-
-def reason_to_remake(c, h: LocalHost) -> str | None:
-    """Why a container host must be made anew (another release, no init, a smaller /dev/shm), or None."""
-    image = (c.attrs.get("Config") or {}).get("Image") or ""
-    if image != h.image:
-        return f"made from {image or 'another image'}, not {h.image}"
-    config = c.attrs.get("HostConfig", {})
-    if not config.get("Init"):
-        return "made without an init"
-    if (config.get("ShmSize") or 0) < SHM_SIZE:
-        return f"made with a {(config.get('ShmSize') or 0) // 1024 ** 2} MB /dev/shm"
-    return None
-
-
-def run_container(h: LocalHost):
-    import docker
-
-    dc = client()
-    try:
-        c = dc.containers.get(h.container)
-        if why := reason_to_remake(c, h):
-            err.print(f"{h.container}: {why}; making it anew", markup=False)
-            discard(c)
-        elif answers(c):
-            return c
-        else:
-            err.print(f"{h.container}: the engine lost this container's processes; making it anew", markup=False)
-            discard(c)
-    except docker.errors.NotFound:
-        pass
-    try:
-        dc.images.get(h.image)
-    except docker.errors.ImageNotFound:
-        raise BadInput(f"no base image {h.image}: run scripts/setup-machine.sh") from None
-    kwargs = {}
-    if h.kind != "dev":
-        _, pub = ssh_key()
-        kwargs = {"command": ["sh", "-c", SSHD], "environment": {"AUTHORIZED_KEY": pub}}
-        (state_dir() / "ssh" / known_hosts(h)).unlink(missing_ok=True)  # new container, new host key
-    ports = {inner: (LOOPBACK, outer) for inner, outer in h.ports.items()}
-    # init: PID 1 reaps orphans. Without it a killed postmaster stays a
-    # zombie whose pid, still in postmaster.pid, stops PostgreSQL starting again.
-    return dc.containers.run(h.image, name=h.container, hostname=h.container, detach=True, init=True,
-                             shm_size=SHM_SIZE, ports=ports, **kwargs)
-
-
-def wait_for_port(port: int, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection((LOOPBACK, port), timeout=1) as s:
-                if s.recv(4).startswith(b"SSH"):
-                    return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    raise BadInput(f"nothing answered on {LOOPBACK}:{port} in {seconds:.0f}s")
-
-
-def known_hosts(h: LocalHost) -> str:
-    """The known_hosts file (in the state directory's ssh/) that the host's inventory names."""
-    return "known_hosts" if h.kind == "ssh" else f"known_hosts_{h.kind}"
-
-
-def bring_up(kind: str, deploy: bool = True, seed: bool = True, release: str | None = None) -> LocalHost:
-    """Start (or create) the local host, deploy the database onto it and seed it."""
-    h = pick(kind, release)
-    run_container(h)
-    if h.kind != "dev":
-        wait_for_port(h.ports["22/tcp"])
-    repo = Path(__file__).resolve().parent.parent
-    ops = [sys.executable, "-m", "ops_cli.main"]
-    if deploy:
-        subprocess.run([*ops, "db", "setup", "-i", h.inventory], check=True, cwd=repo, env=docker_env())
-        # Tenants made by an older checkout catch up with the tenant migrations.
-        subprocess.run([*ops, "tenant", "migrate", "-i", h.inventory], check=True, cwd=repo, env=docker_env())
-    if seed:
-        subprocess.run([*ops, "db", "seed", "-i", h.inventory], check=True, cwd=repo, env=docker_env())
-    return h
+def seeded(done) -> None:
+    console.print(f"{done.slug}: {'created' if done.created else 'exists, left as it is'}")
+    if done.key:
+        print_key_once(done.slug, done.key)
 
 
 @app.command()
@@ -225,12 +29,14 @@ def up(
     seed: Annotated[bool, typer.Option(help="Seed the example customers.")] = True,
 ):
     """Bring up a local host with the database deployed and seeded."""
+    from onesift.local_hosts import LOOPBACK, SECRETS, bring_up  # the docker SDK: not for --help
+
     try:
-        h = bring_up(kind, deploy, seed, release)
+        h = bring_up(kind, deploy, seed, release, seeded)
     except BadInput as e:
         fail(str(e), 2)
-    except subprocess.CalledProcessError as e:
-        fail(f"{' '.join(e.cmd[1:3])} failed (exit {e.returncode})", 1)
+    except OpsError as e:
+        fail(str(e), 1)
     pg = h.ports["5432/tcp"]
     console.print(
         f"[green]{h.container} is up[/]: inventory {h.inventory}; PostgreSQL on {LOOPBACK}:{pg} "
@@ -242,6 +48,8 @@ def up(
 def down(kind: Annotated[str, typer.Argument(help="dev or ssh")] = "dev"):
     """Remove a local host and its data."""
     import docker
+
+    from onesift.local_hosts import client, pick
 
     try:
         h = pick(kind)
@@ -257,6 +65,8 @@ def down(kind: Annotated[str, typer.Argument(help="dev or ssh")] = "dev"):
 def status():
     """Show the local hosts."""
     import docker
+
+    from onesift.local_hosts import client, local_hosts
 
     dc = client()
     for h in local_hosts().values():

@@ -1,11 +1,11 @@
 """The `ops` command: one sub-command per noun."""
 
-import os
 from typing import Annotated, Optional
 
 import typer
 
 from ops_cli import apikey, audit, backup, db, host, sql, tenant
+from ops_cli.common import DEFAULT_INVENTORY, Shared
 
 app = typer.Typer(
     help="Operate the OneSift multi-tenant PostgreSQL database on any inventory.",
@@ -16,10 +16,12 @@ app = typer.Typer(
 
 @app.callback()
 def main(
+    ctx: typer.Context,
     inventory: Annotated[
-        Optional[str],
-        typer.Option("--inventory", "-i", help="Inventory for every sub-command (default inventories/dev.py)."),
-    ] = None,
+        str,
+        typer.Option("--inventory", "-i", envvar="ONESIFT_INVENTORY",
+                     help="Inventory for every sub-command (a sub-command's own -i wins)."),
+    ] = DEFAULT_INVENTORY,
     actor: Annotated[
         Optional[str],
         typer.Option("--actor", envvar="ONESIFT_ACTOR",
@@ -27,11 +29,7 @@ def main(
     ] = None,
 ):
     """Operate the OneSift multi-tenant PostgreSQL database on any inventory."""
-    # Sub-commands read their own -i with this as the default.
-    if inventory:
-        os.environ["ONESIFT_INVENTORY"] = inventory
-    if actor:
-        os.environ["ONESIFT_ACTOR"] = actor
+    ctx.obj = Shared(inventory, actor)
 
 
 app.add_typer(db.app, name="db")

@@ -8,14 +8,14 @@ import typer
 
 from onesift.settings import BadInput
 from deploy.sqlsteps import create_tenant, functions, grants, migrations, superuser_steps, tenant_ddl, views_ddl
-from ops_cli.common import DEFAULT, InventoryOpt, fail
-from onesift.session import Target
+from onesift.inventory import offline_settings
+from onesift.settings import Settings
+from ops_cli.common import InventoryOpt, fail, inventory_of
 
 app = typer.Typer(help="The SQL behind each step.", no_args_is_help=True)
 
 
-def step_sql(t: Target, step: str, slug: str | None) -> str:
-    s = t.settings
+def step_sql(s: Settings, step: str, slug: str | None) -> str:
     fixed = {m.name.split(":", 1)[1]: m.sql for m in migrations(s)}
     fixed.update(functions=functions(s).sql, grants=grants(s).sql)
     fixed.update({step.name.split(':', 1)[1]: step.sql for step in superuser_steps(s)})
@@ -35,12 +35,13 @@ def step_sql(t: Target, step: str, slug: str | None) -> str:
 
 @app.command()
 def render(
+    ctx: typer.Context,
     step: Annotated[str, typer.Argument(help="A migration name, functions, grants, role_settings, audit_owner, tenant, views or tenant-create.")],
     slug: Annotated[Optional[str], typer.Option(help="Tenant slug, for the tenant steps.")] = None,
-    inventory: InventoryOpt = DEFAULT,
+    inventory: InventoryOpt = None,
 ):
     """Print a step's SQL, rendered with the inventory's settings. Connects to nothing."""
     try:
-        print(step_sql(Target(inventory), step, slug), end="")
+        print(step_sql(offline_settings(inventory_of(ctx, inventory)), step, slug), end="")
     except BadInput as e:
         fail(str(e), 2)

@@ -16,9 +16,10 @@ from typer.testing import CliRunner
 
 from deploy.render import ROOT
 from onesift.settings import BadInput, Settings
-from ops_cli import apikey, common, tenant
+from onesift import tenants
+from ops_cli import common, tenant
 from ops_cli.main import app
-from onesift.session import Target
+from onesift.session import HostSession
 
 # Each would be markup, a style or a terminal command if it were not printed literally.
 HOSTILE = ["[/]", "[bold]x", "[red]drift[/red]", "\x1b[31mred", "bell\x07", "a[b]c[/b", "\\[/]"]
@@ -36,6 +37,13 @@ def shown(text: str) -> str:
     return text.replace("\x1b", "\\x1b").replace("\x07", "\\x07")
 
 
+def customer_row(text: str) -> dict:
+    """A system.customers row as the host sends it."""
+    return {"id": "1", "slug": "ab", "name": text, "ingestion_mode": "api", "handover_email": None, "is_active": True,
+            "schema_version": 3, "settings": {}, "created_at": "2026-12-03", "updated_at": "2026-12-03",
+            "handover_threshold": 3, "schema_name": "tenant_ab"}
+
+
 def tenant_row(text: str) -> dict:
     return {"slug": "ab", "name": text, "schema_name": "tenant_ab", "ingestion_mode": "api",
             "is_active": True, "schema_version": 3, "active_keys": 1}
@@ -43,7 +51,7 @@ def tenant_row(text: str) -> dict:
 
 @pytest.mark.parametrize("text", HOSTILE)
 def test_tenant_table_shows_text_literally(text):
-    out = rendered(tenant.tenant_table([tenant_row(text)]))
+    out = rendered(tenant.tenant_table([tenants.Summary(**tenant_row(text))]))
     assert shown(text) in out and "\x1b" not in out and "\x07" not in out
 
 
@@ -71,7 +79,7 @@ def test_fail_prints_one_literal_line(text, capsys):
 
 # --- commands, with a stand-in for the host -------------------------------------------
 
-class FakeTarget:
+class FakeSession:
     """Answers query_json from a list, in order, as the host would."""
 
     settings = Settings()
@@ -87,10 +95,11 @@ class FakeTarget:
 def host_answers(monkeypatch):
     def use(*answers):
         @contextmanager
-        def fake(inventory):
-            yield FakeTarget(answers)
-        monkeypatch.setattr(tenant, "target", fake)
-        monkeypatch.setattr(apikey, "target", fake)
+        def fake(ctx, inventory):
+            yield FakeSession(answers)
+        monkeypatch.setattr(common, "session", fake)
+        for module in ("tenant", "apikey"):
+            monkeypatch.setattr(f"ops_cli.{module}.session", fake)
     return use
 
 
@@ -99,7 +108,7 @@ def runner(monkeypatch):
     """A CliRunner; connecting to a host fails the test; the environment is restored after."""
     saved = dict(os.environ)
     monkeypatch.delenv("ONESIFT_INVENTORY", raising=False)
-    monkeypatch.setattr(Target, "connect", lambda self: pytest.fail("connected to a host"))
+    monkeypatch.setattr(HostSession, "connect", lambda self: pytest.fail("connected to a host"))
     yield CliRunner()
     os.environ.clear()
     os.environ.update(saved)
@@ -115,8 +124,7 @@ def test_tenant_list_prints_names_literally(text, runner, host_answers):
 
 @pytest.mark.parametrize("text", HOSTILE)
 def test_tenant_show_prints_name_literally(text, runner, host_answers):
-    host_answers({**tenant_row(text), "id": "1", "handover_email": None},
-                 {"rows": {"leads": 0}, "storage_bytes": 0})
+    host_answers(customer_row(text), {"rows": {"leads": 0}, "storage_bytes": 0})
     result = runner.invoke(app, ["tenant", "show", "ab"])
     assert result.exit_code == 0, result.output
     assert f"name: {shown(text)}\n" in result.stdout
@@ -126,7 +134,7 @@ def test_tenant_show_prints_name_literally(text, runner, host_answers):
 def test_apikey_list_prints_key_names_literally(text, runner, host_answers):
     key = {"id": "k1", "name": text, "key_prefix": "osk_ab", "created_at": "2024-01-01",
            "last_used_at": None, "revoked_at": None}
-    host_answers({**tenant_row("AB"), "id": "1"}, [key])
+    host_answers(customer_row("AB"), [key])
     result = runner.invoke(app, ["apikey", "list", "ab"])
     assert result.exit_code == 0, result.output
     assert shown(text) in result.stdout and "\x1b" not in result.stdout
@@ -220,15 +228,15 @@ def test_import_csv_with_byte_order_mark_accepted(tmp_path):
     # Excel's "CSV UTF-8" starts the file with a BOM; the header must still parse.
     path = tmp_path / "excel.csv"
     path.write_bytes(b"\xef\xbb\xbf" + HEADER.encode() + "ab-c,Café,api,\r\n".encode())
-    [row] = tenant.read_import(path)
-    assert (row["slug"], row["name"], row["mode"], row["handover_email"]) == ("ab-c", "Café", "api", None)
+    [row] = tenants.read_import(path)
+    assert (row.slug, row.name, row.mode, row.handover_email) == ("ab-c", "Café", "api", None)
 
 
 def test_import_csv_keeps_physical_line_numbers(tmp_path):
     path = tmp_path / "t.csv"
     path.write_text(HEADER + '\nabc,"two\nlines",api,\nNOPE,x,api,\n')
     with pytest.raises(BadInput, match=r"t\.csv:5: invalid tenant slug 'NOPE'"):
-        tenant.read_import(path)
+        tenants.read_import(path)
 
 
 def test_bad_import_csv_in_a_real_process(tmp_path):
@@ -244,6 +252,6 @@ def test_any_import_file_is_read_or_refused(tmp_path, data):
     path = tmp_path / "any.csv"
     path.write_bytes(data)
     try:
-        tenant.read_import(path)
+        tenants.read_import(path)
     except BadInput as e:
         assert str(e).startswith(str(path))

@@ -15,8 +15,9 @@ import uuid
 import pytest
 
 from deploy.render import ROOT
-from ops_cli.host import BASE_IMAGE as REPOSITORY, RELEASES
-from onesift.session import docker_env
+from onesift.local_hosts import BASE_IMAGE as REPOSITORY
+from onesift.platform import RELEASES
+from onesift.local_hosts import docker_env
 
 BASE_IMAGE = f"{REPOSITORY}:{RELEASES[0]}"  # the default release's
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from deploy.platform import pg_version_for, release_of
+from onesift.platform import pg_version_for, release_of
 from onesift.settings import BadInput
 
 

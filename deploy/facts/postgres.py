@@ -14,17 +14,8 @@ import shlex
 from pyinfra.api import FactBase
 
 from deploy.render import quote_literal
+from onesift.shell import PG_OS_USER, psql
 
-PG_OS_USER = "postgres"
-
-
-def psql(database: str, port: int | str, *options: str) -> str:
-    """The psql command line the facts and operations share (no ~/.psqlrc, stop on error)."""
-    bits = [
-        "runuser", "-u", PG_OS_USER, "--", "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1",
-        "-p", str(int(port)), "-d", shlex.quote(database), *options,
-    ]
-    return " ".join(bits)
 
 
 def guarded_query(

@@ -28,11 +28,9 @@ from deploy.facts.postgres import (
     PgLeakproof,
     PgParameterSetters,
     PgRoleAttributes,
-    psql,
 )
 from deploy.render import checksum, quote_ident, quote_literal
-
-WORK_DIR = "/var/lib/onesift/deploy"
+from onesift.shell import WORK_DIR, feed_file, psql
 
 # Fact reads reused within a run: {host: (generation, {fact key: value})}.
 _read: dict = {}
@@ -136,11 +134,6 @@ def password_matches(password: str, scram: dict | None, key: bytes) -> bool:
         return False
     verifier = scram_verifier(password, base64.b64decode(scram["salt"]), scram["iterations"])
     return hmac.compare_digest(verifier_hmac(verifier, key), scram["verifier_hmac"])
-
-
-def feed_file(path: str, run: str) -> str:
-    """Shell that feeds an uploaded SQL file to ``run`` (a psql command) on stdin, removes it, keeps psql's exit code."""
-    return f"chmod 0600 {path}; {run} < {path}; rc=$?; rm -f {path}; exit $rc"
 
 
 def run_sql_file(name: str, sql: str, database: str, port: int):

@@ -18,8 +18,8 @@ import testinfra
 
 from onesift import secrets
 from deploy.render import ROOT
-from ops_cli.host import SECRETS, bring_up, known_hosts, state_dir
-from onesift.session import docker_env
+from onesift.local_hosts import SECRETS, bring_up, known_hosts, state_dir
+from onesift.local_hosts import docker_env
 
 os.environ.update(docker_env())
 OPS = [sys.executable, "-m", "ops_cli.main"]

@@ -24,7 +24,7 @@ def tenant_total(host) -> int:
 
 def test_container_host_has_a_dev_shm_sized_for_postgresql(db_host):
     """The engine's 64 MB /dev/shm failed the nightly dump at 10,000 tenants; a real host has half its RAM."""
-    from ops_cli.host import SHM_SIZE
+    from onesift.local_hosts import SHM_SIZE
 
     size_kb = int(db_host.testinfra().check_output("df -k --output=size /dev/shm | tail -n 1"))
     assert size_kb * 1024 >= SHM_SIZE

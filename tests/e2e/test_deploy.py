@@ -91,9 +91,9 @@ def test_changed_role_attribute_is_corrected(dev):
 
 def test_failing_sql_stops_and_rolls_back(dev):
     """SQL sent through our path (upload, psql ON_ERROR_STOP, one transaction) stops at the error and keeps nothing."""
-    from onesift.session import OpsError, Target
+    from onesift.session import OpsError, HostSession
 
-    t = Target(dev.inventory)
+    t = HostSession(dev.inventory)
     try:
         with pytest.raises(OpsError, match="division by zero"):
             t.run_sql("CREATE TABLE public.half_done (id int);\nSELECT 1/0;\nCREATE TABLE public.after (id int);\n")

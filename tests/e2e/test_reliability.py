@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from deploy.render import ROOT
 from onesift.settings import BadInput
-from onesift.session import Target
+from onesift.session import HostSession
 from ops_cli.tenant import create_one
 from tests.e2e.conftest import detected_changes, results_total
 
@@ -61,7 +61,7 @@ def test_hostile_api_keys_match_nothing(dev):
 
 
 def test_hostile_slugs_create_nothing(dev):
-    t = Target(dev.inventory)
+    t = HostSession(dev.inventory)
     try:
         before = dev_state(dev)
 
@@ -116,7 +116,7 @@ def test_container_whose_processes_were_killed_comes_back():
     """A machine that kills every process (a sandbox stop, an OOM kill of the
     engine's monitors) leaves podman saying "running" while exec fails. CI
     failed this way: every e2e test errored after 72 s."""
-    from ops_cli.host import LocalHost, client, run_container
+    from onesift.local_hosts import LocalHost, client, run_container
 
     dc = client()
     name = "onesift-stale-test"

@@ -1,0 +1,240 @@
+"""Local container hosts for development, tests and the bench (Docker API: docker or podman): made, started,
+deployed and seeded. `ops host` is their front end; the tests and bench/ bring them up through bring_up()."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+from onesift.errors import BadInput, OpsError
+from onesift.platform import RELEASES
+
+if TYPE_CHECKING:
+    from onesift.tenants import Seeded
+
+# One base image per Debian release (scripts/setup-machine.sh): localhost/onesift-base:trixie, ...
+BASE_IMAGE = os.environ.get("ONESIFT_BASE_IMAGE", "localhost/onesift-base")
+LOOPBACK = "127.0.0.1"  # published ports never leave this machine
+
+
+@dataclass(frozen=True)
+class LocalHost:
+    kind: str
+    container: str
+    inventory: str
+    ports: dict  # container port -> loopback port
+    release: str = RELEASES[0]
+
+    @property
+    def image(self) -> str:
+        return f"{BASE_IMAGE}:{self.release}"
+
+
+SECRETS = {"dev": "dev", "ssh": "local_ssh", "bookworm": "local_bookworm"}  # secrets_name of each kind's inventory
+
+
+def docker_env() -> dict[str, str]:
+    """The environment with DOCKER_HOST pointing at podman's socket when no Docker engine is set up."""
+    env = dict(os.environ)
+    podman = "/run/podman/podman.sock"
+    if "DOCKER_HOST" not in env and not Path("/var/run/docker.sock").exists() and Path(podman).exists():
+        env["DOCKER_HOST"] = f"unix://{podman}"
+    return env
+
+
+def state_dir() -> Path:
+    return Path(os.environ.get("ONESIFT_STATE_DIR") or Path.home() / ".local/state/onesift")
+
+
+def local_hosts() -> dict[str, LocalHost]:
+    # ONESIFT_HOST_PREFIX (with the port variables) lets a second checkout
+    # run its tests beside this one's hosts without touching them.
+    prefix = os.environ.get("ONESIFT_HOST_PREFIX") or "onesift"
+    return {
+        "dev": LocalHost("dev", f"{prefix}-dev", "inventories/dev.py",
+                         {"5432/tcp": int(os.environ.get("ONESIFT_DEV_PG_PORT") or 55432)}),
+        "ssh": LocalHost("ssh", f"{prefix}-ssh", "inventories/local_ssh.py",
+                         {"5432/tcp": int(os.environ.get("ONESIFT_SSH_PG_PORT") or 55433),
+                          "22/tcp": int(os.environ.get("ONESIFT_SSH_PORT") or 22022)}),
+        # The previous release beside the default ones, for the tests' smoke set on it.
+        "bookworm": LocalHost("bookworm", f"{prefix}-bookworm", "inventories/local_bookworm.py",
+                              {"5432/tcp": int(os.environ.get("ONESIFT_BOOKWORM_PG_PORT") or 55435),
+                               "22/tcp": int(os.environ.get("ONESIFT_BOOKWORM_SSH_PORT") or 22024)}, "bookworm"),
+    }
+
+
+def pick(kind: str, release: str | None = None) -> LocalHost:
+    """The local host of ``kind``, on ``release`` (default: the kind's own)."""
+    hosts = local_hosts()
+    if kind not in hosts:
+        raise BadInput(f"unknown host kind {kind!r}; kinds: {', '.join(hosts)}")
+    if release is not None and release not in RELEASES:
+        raise BadInput(f"unknown release {release!r}; releases: {', '.join(RELEASES)}")
+    return replace(hosts[kind], release=release or hosts[kind].release)
+
+
+def client():
+    import docker
+
+    try:
+        return docker.from_env(environment=docker_env())
+    except docker.errors.DockerException as e:
+        raise BadInput(f"no Docker API answers ({e}); run scripts/setup-machine.sh") from None
+
+
+def ssh_key() -> tuple[Path, str]:
+    """The test SSH key pair (made once); private key path and public key text."""
+    key = state_dir() / "ssh" / "id_ed25519"
+    if not key.exists():
+        key.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "onesift-local", "-f", str(key)], check=True)
+    return key, key.with_suffix(".pub").read_text().strip()
+
+
+SSHD = (
+    "ssh-keygen -A >/dev/null && mkdir -p /run/sshd /root/.ssh && "
+    'printf "%s\\n" "$AUTHORIZED_KEY" > /root/.ssh/authorized_keys && '
+    "chmod 600 /root/.ssh/authorized_keys && exec /usr/sbin/sshd -D -e"
+)
+
+
+def answers(c) -> bool:
+    """Whether a container runs and takes commands. The engine's word alone is
+    not enough: when every process on the machine is killed (a sandbox stop,
+    the OOM killer taking the engine's monitors), podman keeps saying
+    "running" while exec fails with "cannot exec in a stopped container"."""
+    import docker
+
+    try:
+        if c.status != "running":
+            c.start()
+        return c.exec_run("true").exit_code == 0
+    except docker.errors.APIError:
+        return False
+
+
+def discard(c) -> None:
+    """Remove a container the engine can no longer run. From the stale
+    "running" state podman's first forced remove fails; a stop moves it to
+    "stopping", from which the remove works (podman 4.3, measured)."""
+    import docker
+
+    try:
+        c.stop(timeout=1)
+    except docker.errors.APIError:
+        pass
+    c.remove(force=True)
+
+
+# /dev/shm of a container host, as a real host has it (a tmpfs of half the
+# RAM): PostgreSQL keeps dynamic shared memory there (posix), for parallel
+# query and, since 15, its cumulative statistics. At 10,002 tenants that was
+# 46 MB at rest and 95 MB at the peak of the nightly dump (its catalog
+# queries run parallel), and in the engine's default 64 MB the dump failed:
+# "could not resize shared memory segment ... No space left on device".
+# A tmpfs limit reserves nothing.
+SHM_SIZE = 1024 ** 3
+
+
+def reason_to_remake(c, h: LocalHost) -> str | None:
+    """Why a container host must be made anew (another release, no init, a smaller /dev/shm), or None."""
+    image = (c.attrs.get("Config") or {}).get("Image") or ""
+    if image != h.image:
+        return f"made from {image or 'another image'}, not {h.image}"
+    config = c.attrs.get("HostConfig", {})
+    if not config.get("Init"):
+        return "made without an init"
+    if (config.get("ShmSize") or 0) < SHM_SIZE:
+        return f"made with a {(config.get('ShmSize') or 0) // 1024 ** 2} MB /dev/shm"
+    return None
+
+
+def to_stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def run_container(h: LocalHost, notice: Callable[[str], None] = to_stderr):
+    """The running container of ``h``: started, or made anew when it is missing or unusable (``notice`` says why)."""
+    import docker
+
+    dc = client()
+    try:
+        c = dc.containers.get(h.container)
+        if why := reason_to_remake(c, h):
+            notice(f"{h.container}: {why}; making it anew")
+            discard(c)
+        elif answers(c):
+            return c
+        else:
+            notice(f"{h.container}: the engine lost this container's processes; making it anew")
+            discard(c)
+    except docker.errors.NotFound:
+        pass
+    try:
+        dc.images.get(h.image)
+    except docker.errors.ImageNotFound:
+        raise BadInput(f"no base image {h.image}: run scripts/setup-machine.sh") from None
+    kwargs = {}
+    if h.kind != "dev":
+        _, pub = ssh_key()
+        kwargs = {"command": ["sh", "-c", SSHD], "environment": {"AUTHORIZED_KEY": pub}}
+        (state_dir() / "ssh" / known_hosts(h)).unlink(missing_ok=True)  # new container, new host key
+    ports = {inner: (LOOPBACK, outer) for inner, outer in h.ports.items()}
+    # init: PID 1 reaps orphans. Without it a killed postmaster stays a
+    # zombie whose pid, still in postmaster.pid, stops PostgreSQL starting again.
+    return dc.containers.run(h.image, name=h.container, hostname=h.container, detach=True, init=True,
+                             shm_size=SHM_SIZE, ports=ports, **kwargs)
+
+
+def wait_for_port(port: int, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((LOOPBACK, port), timeout=1) as s:
+                if s.recv(4).startswith(b"SSH"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise BadInput(f"nothing answered on {LOOPBACK}:{port} in {seconds:.0f}s")
+
+
+def known_hosts(h: LocalHost) -> str:
+    """The known_hosts file (in the state directory's ssh/) that the host's inventory names."""
+    return "known_hosts" if h.kind == "ssh" else f"known_hosts_{h.kind}"
+
+
+def bring_up(kind: str, deploy: bool = True, seed: bool = True, release: str | None = None,
+             seeded: Callable[[Seeded], None] = lambda done: None) -> LocalHost:
+    """Start (or create) the local host, deploy the database onto it and seed it (``seeded`` is told each example customer)."""
+    h = pick(kind, release)
+    run_container(h)
+    if h.kind != "dev":
+        wait_for_port(h.ports["22/tcp"])
+    if not (deploy or seed):
+        return h
+    from onesift import database, tenants
+    from onesift.session import HostSession
+    from onesift.tenant_migrations import migrate_all
+
+    s = HostSession(h.inventory)
+    try:
+        if deploy:
+            if code := database.deploy(s, "deploy.py"):
+                raise OpsError(f"the deploy failed (exit {code})")
+            # Tenants made by an older checkout catch up with the tenant migrations.
+            result = migrate_all(s, 2)
+            if result.failed or result.retryable:
+                raise OpsError(f"{len(result.failed) + len(result.retryable)} tenants did not migrate: run `ops tenant migrate`")
+        if seed:
+            for done in tenants.seed(s):
+                seeded(done)
+    finally:
+        s.close()
+    return h

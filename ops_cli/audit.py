@@ -45,9 +45,9 @@ def check(inventory: InventoryOpt = DEFAULT):
     if diffs:
         for d in diffs:
             problem("drift", d)
-        err.print(f"{len(diffs)} differences from templates/access.toml")
+        err.print(f"{len(diffs)} differences from sql/access.toml")
         raise typer.Exit(2)
-    console.print("live catalog matches templates/access.toml")
+    console.print("live catalog matches sql/access.toml")
 
 
 def log_sql(tenant: str | None, since: datetime | None) -> str:

@@ -43,11 +43,13 @@ def quote_ident(name: str) -> str:
 
 
 def quote_literal(value) -> str:
-    """Quote a value as an SQL string literal, always text (7 gives '7').
+    r"""Quote a value as an SQL string literal, always text (7 gives '7').
 
-    psycopg writes a value with a backslash as `` E'a\\\\b'`` (as libpq's
-    PQescapeLiteral does: valid whatever standard_conforming_strings says,
-    with a space so the E cannot join a word before it); the value is the same.
+    A value with a backslash comes out as ``E'a\\b'`` after a space, as
+    libpq's PQescapeLiteral writes it: the same value whatever
+    standard_conforming_strings says, and the space keeps the E from joining
+    a word before it. (The text of a rendered script holding one thus changed
+    once with psycopg, and so did its checksum.)
     """
     if isinstance(value, Raw):
         return str(value)

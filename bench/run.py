@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 import psycopg  # noqa: E402
 
 from onesift import secrets  # noqa: E402
-from deploy.render import access, environment, quote_ident, quote_literal  # noqa: E402
+from deploy.render import access, quote_ident, quote_literal, sql_environment  # noqa: E402
 from onesift.settings import TENANT_VERSION_MARK, schema_for  # noqa: E402
 from deploy.sqlsteps import owner_prefix, tenant_ddl, tenant_version, views_ddl  # noqa: E402
 from onesift.local_hosts import LocalHost, run_container, state_dir, wait_for_port  # noqa: E402
@@ -187,7 +187,7 @@ def bench_rls(rows: int, loops: int) -> None:
         try:
             old, base = rls_pair(app, slug, schema, client(scan, 20))
         finally:  # back to access.toml's policy, rendered as the tenant DDL renders it
-            clauses = environment().get_template("sql/policy.sql.j2").module.policy_clauses
+            clauses = sql_environment().get_template("macros/policy.sql.j2").module.policy_clauses
             for p in access()["tenant"]["policy"]:
                 owner.execute(f"ALTER POLICY {quote_ident(p['name'])} ON {schema}.leads {clauses(p, slug)}")
         report("same aggregate with the v2 per-row policy, RLS vs none (s)", old, base, "what migration 0003 removed")

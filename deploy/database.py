@@ -17,7 +17,7 @@ ROLE_ATTRIBUTES = {
     # The runtime role: no BYPASSRLS, owns nothing, capped connections.
     "app": {"login": True, "connection_limit": 200},
     "auditor": {"login": True, "connection_limit": 5},
-    # Owns the audit trail; nobody logs in as it (templates/sql/audit_owner.sql.j2).
+    # Owns the audit trail; nobody logs in as it (sql/repeatable/audit_owner.sql.j2).
     "audit_owner": {"login": False},
 }
 

@@ -1,8 +1,12 @@
 """
-Render the project's templates (jinja2) into SQL and config text.
+Render the project's templates (jinja2): SQL from sql/, config and job files
+from templates/.
+
+Two environments, one folder each, so a template name means one file: with a
+single loader over [templates/, repo root], ``sql/...`` could be either tree.
 
 Every identifier goes through the ``ident`` filter and every value through
-``literal``: templates never paste raw input into SQL.
+``literal``: SQL templates never paste raw input into SQL.
 """
 
 from __future__ import annotations
@@ -13,10 +17,15 @@ from functools import lru_cache
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates"
 SQL_DIR = ROOT / "sql"
+
+# PostgreSQL cuts a longer name to its first NAMEDATALEN - 1 bytes with only a
+# NOTICE: two long names would silently be one object. Refused instead.
+MAX_IDENTIFIER_BYTES = 63
 
 
 class Raw(str):
@@ -28,44 +37,67 @@ def quote_ident(name: str) -> str:
     if isinstance(name, Raw):
         return str(name)
     text = str(name)
-    if not text or "\x00" in text or len(text.encode()) > 63:
+    if not text or "\x00" in text or len(text.encode()) > MAX_IDENTIFIER_BYTES:
         raise ValueError(f"not a usable SQL identifier: {text!r}")
-    return '"' + text.replace('"', '""') + '"'
+    return sql.Identifier(text).as_string(None)
 
 
 def quote_literal(value) -> str:
-    """Quote a value as a standard-conforming SQL string literal."""
+    r"""Quote a value as an SQL string literal, always text (7 gives '7').
+
+    A value with a backslash comes out as ``E'a\\b'`` after a space, as
+    libpq's PQescapeLiteral writes it: the same value whatever
+    standard_conforming_strings says, and the space keeps the E from joining
+    a word before it. (The text of a rendered script holding one thus changed
+    once with psycopg, and so did its checksum.)
+    """
     if isinstance(value, Raw):
         return str(value)
     text = str(value)
     if "\x00" in text:
         raise ValueError("NUL bytes cannot appear in SQL literals")
-    return "'" + text.replace("'", "''") + "'"
+    return sql.Literal(text).as_string(None)
 
 
-@lru_cache(maxsize=1)
-def environment() -> Environment:
-    env = Environment(
-        loader=FileSystemLoader([str(TEMPLATES), str(ROOT)]),
+def environment(folder: Path) -> Environment:
+    return Environment(
+        loader=FileSystemLoader(str(folder)),
         undefined=StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+
+
+@lru_cache(maxsize=1)
+def sql_environment() -> Environment:
+    """Templates below sql/, with the SQL quoting filters."""
+    env = environment(SQL_DIR)
     env.filters["ident"] = quote_ident
     env.filters["literal"] = quote_literal
     return env
 
 
-def render(template: str, **context) -> str:
-    """Render ``template`` (a path below templates/ or the repo root)."""
-    return environment().get_template(template).render(**context)
+@lru_cache(maxsize=1)
+def template_environment() -> Environment:
+    """Templates below templates/. No SQL filters: a config file quotes differently."""
+    return environment(TEMPLATES)
+
+
+def render_sql(name: str, **context) -> str:
+    """Render an SQL template, ``name`` relative to sql/ (``repeatable/grants.sql.j2``)."""
+    return sql_environment().get_template(name).render(**context)
+
+
+def render_template(name: str, **context) -> str:
+    """Render a config or job template, ``name`` relative to templates/ (``config/pg_hba.conf.j2``)."""
+    return template_environment().get_template(name).render(**context)
 
 
 @lru_cache(maxsize=1)
 def access() -> dict:
-    """The grant matrix and RLS policies (templates/access.toml)."""
-    with open(TEMPLATES / "access.toml", "rb") as f:
+    """The grant matrix and RLS policies (sql/access.toml)."""
+    with open(SQL_DIR / "access.toml", "rb") as f:
         return tomllib.load(f)
 
 

@@ -14,7 +14,7 @@ from pyinfra.operations import apt, files
 from deploy import guard, platform, tls
 from deploy.facts.postgres import PgClusters, PgConfigFiles, PgLockTable, PgSettingContexts
 from deploy.operations import pg
-from deploy.render import TEMPLATES, render
+from deploy.render import TEMPLATES, render_template
 from onesift.settings import BadInput, Settings, check_tenant_ceiling
 
 DEFAULT_SERVER_SETTINGS = {
@@ -263,8 +263,8 @@ def install():
     )
     current = host.get_fact(PgConfigFiles, directory=directory)
     restart, reload = config_changes(
-        current.get("postgresql.conf"), render("config/postgresql.conf.j2", **conf),
-        current.get("pg_hba.conf"), render("config/pg_hba.conf.j2", **hba),
+        current.get("postgresql.conf"), render_template("config/postgresql.conf.j2", **conf),
+        current.get("pg_hba.conf"), render_template("config/pg_hba.conf.j2", **hba),
         lambda: host.get_fact(PgSettingContexts, port=settings.pg_port),
     )
     announce(restart, reload)

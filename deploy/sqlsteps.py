@@ -1,5 +1,5 @@
 """
-The SQL the deploy and the ops CLI run, rendered from templates/ and sql/.
+The SQL the deploy and the ops CLI run, rendered from sql/.
 
 One function per step, so ``ops sql render STEP`` prints exactly what the
 deploy or the CLI would send.
@@ -10,14 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from deploy.render import SQL_DIR, Raw, access, render
+from deploy.render import SQL_DIR, Raw, access, render_sql
 from onesift.settings import HANDOVER_THRESHOLD, Settings, schema_for, validate_slug
 
-# templates/sql/tenant.sql.j2 builds tenant schema version 1; each file in
-# sql/tenant_migrations (NNNN_name.sql.j2, NNNN >= 2) moves it one version on.
+# sql/tenant/base.sql.j2 builds tenant schema version 1; each file in
+# sql/tenant/migrations (NNNN_name.sql.j2, NNNN >= 2) moves it one version on.
 # New tenants get all of them at once; `ops tenant migrate` brings old ones up.
 # pg_stat_statements: slow statements counted with their constants replaced,
-# in place of a log that would carry API keys (templates/sql/role_settings.sql.j2).
+# in place of a log that would carry API keys (sql/repeatable/role_settings.sql.j2).
 EXTENSIONS = ("uuid-ossp", "pgcrypto", "pg_stat_statements")
 
 
@@ -37,7 +37,7 @@ def migrations(settings: Settings) -> list[Step]:
     steps = []
     for path in sorted((SQL_DIR / "migrations").glob("*.sql.j2")):
         name = path.name.removesuffix(".sql.j2")
-        sql = render(f"sql/migrations/{path.name}", **context(settings))
+        sql = render_sql(f"migrations/{path.name}", **context(settings))
         steps.append(Step(f"migration:{name}", sql, repeatable=False))
     return steps
 
@@ -52,11 +52,11 @@ def tenant_names(slug: str | None) -> dict:
 def tenant_migrations() -> dict[int, str]:
     """Tenant migration templates by version."""
     found = {}
-    for path in sorted((SQL_DIR / "tenant_migrations").glob("*.sql.j2")):
+    for path in sorted((SQL_DIR / "tenant" / "migrations").glob("*.sql.j2")):
         version = int(path.name.split("_", 1)[0])
         if version < 2 or version in found:
             raise ValueError(f"bad tenant migration number: {path.name}")
-        found[version] = f"sql/tenant_migrations/{path.name}"
+        found[version] = f"tenant/migrations/{path.name}"
     return found
 
 
@@ -65,24 +65,24 @@ def tenant_version() -> int:
 
 
 def tenant_migration(settings: Settings, version: int, slug: str | None = None) -> str:
-    return render(tenant_migrations()[version], **context(settings), **tenant_names(slug))
+    return render_sql(tenant_migrations()[version], **context(settings), **tenant_names(slug))
 
 
 def tenant_ddl(settings: Settings, slug: str | None = None) -> str:
     """A new tenant's DDL at the current version: the base schema, then every tenant migration."""
-    parts = [render("sql/tenant.sql.j2", **context(settings), **tenant_names(slug))]
+    parts = [render_sql("tenant/base.sql.j2", **context(settings), **tenant_names(slug))]
     parts += [tenant_migration(settings, v, slug) for v in sorted(tenant_migrations())]
     return "\n".join(parts)
 
 
 def views_ddl(settings: Settings, slug: str | None = None) -> str:
     schema = Raw("@@schema@@") if slug is None else schema_for(slug)
-    return render("sql/analytics_views.sql.j2", **context(settings), schema=schema)
+    return render_sql("repeatable/analytics_views.sql.j2", **context(settings), schema=schema)
 
 
 def functions(settings: Settings) -> Step:
-    sql = render(
-        "sql/functions.sql.j2",
+    sql = render_sql(
+        "repeatable/functions.sql.j2",
         **context(settings),
         tenant_ddl=tenant_ddl(settings),
         views_ddl=views_ddl(settings),
@@ -93,7 +93,8 @@ def functions(settings: Settings) -> Step:
 
 
 def grants(settings: Settings) -> Step:
-    return Step("repeatable:grants", render("sql/grants.sql.j2", **context(settings)), repeatable=True)
+    sql = render_sql("repeatable/grants.sql.j2", **context(settings))
+    return Step("repeatable:grants", sql, repeatable=True)
 
 
 # Under RLS the planner will not evaluate a non-LEAKPROOF operator before the
@@ -112,8 +113,8 @@ SUPERUSER_SCRIPTS = ("role_settings", "audit_owner")
 
 def superuser_steps(settings: Settings) -> list[Step]:
     """What the deploy applies as the superuser."""
-    return [Step(f"repeatable:{name}", render(f"sql/{name}.sql.j2", **context(settings)), repeatable=True)
-            for name in SUPERUSER_SCRIPTS]
+    return [Step(f"repeatable:{name}", render_sql(f"repeatable/{name}.sql.j2", **context(settings)),
+                 repeatable=True) for name in SUPERUSER_SCRIPTS]
 
 
 def deploy_steps(settings: Settings) -> list[tuple[Step, bool]]:

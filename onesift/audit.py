@@ -1,6 +1,6 @@
 """
 The auditor's view: the privilege matrix and RLS policies the templates
-grant (templates/access.toml), the same read from a live catalog, the
+grant (sql/access.toml), the same read from a live catalog, the
 differences between the two, and the audit trail.
 """
 
@@ -58,7 +58,7 @@ def policies(settings: Settings) -> list[dict]:
 
 
 def render_markdown(settings: Settings) -> str:
-    lines = ["# OneSift privileges (from templates/access.toml)", "",
+    lines = ["# OneSift privileges (from sql/access.toml)", "",
              "Anything not listed is not granted. PUBLIC is granted nothing.", "",
              "| role | schema | object class | object | privileges |", "|---|---|---|---|---|"]
     grouped: dict[tuple, list[str]] = {}

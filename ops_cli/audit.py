@@ -46,9 +46,9 @@ def check(ctx: typer.Context, inventory: InventoryOpt = None):
     if diffs:
         for d in diffs:
             problem("drift", d)
-        err.print(f"{len(diffs)} differences from templates/access.toml")
+        err.print(f"{len(diffs)} differences from sql/access.toml")
         raise typer.Exit(2)
-    console.print("live catalog matches templates/access.toml")
+    console.print("live catalog matches sql/access.toml")
 
 
 @app.command()

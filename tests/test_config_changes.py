@@ -3,7 +3,7 @@
 import pytest
 
 from deploy import server
-from deploy.render import render
+from deploy.render import render_template
 from onesift.settings import Settings
 
 CONTEXTS = {"shared_buffers": "postmaster", "max_locks_per_transaction": "postmaster",
@@ -14,7 +14,7 @@ HBA = dict(db_name="onesift", roles=Settings().roles, client_networks=["10.0.0.0
 
 def conf_text(**pg_settings) -> str:
     data = {"pg_settings": pg_settings} if pg_settings else {}
-    return render("config/postgresql.conf.j2", **server.postgresql_conf(data, Settings.from_data({"pg_version": 15, **data})))
+    return render_template("config/postgresql.conf.j2", **server.postgresql_conf(data, Settings.from_data({"pg_version": 15, **data})))
 
 
 def changes(old: str, new: str, old_hba: str | None = None, new_hba: str | None = None):
@@ -24,7 +24,7 @@ def changes(old: str, new: str, old_hba: str | None = None, new_hba: str | None 
         asked.append(True)
         return CONTEXTS
 
-    hba = render("config/pg_hba.conf.j2", **HBA)
+    hba = render_template("config/pg_hba.conf.j2", **HBA)
     result = server.config_changes(old.splitlines(), new, (old_hba or hba).splitlines(), new_hba or hba, contexts)
     return result, bool(asked)
 
@@ -43,7 +43,7 @@ def test_a_postmaster_setting_restarts():
 
 
 def test_a_pg_hba_line_reloads():
-    new_hba = render("config/pg_hba.conf.j2", **{**HBA, "client_networks": ["10.0.0.0/8", "192.0.2.0/24"]})
+    new_hba = render_template("config/pg_hba.conf.j2", **{**HBA, "client_networks": ["10.0.0.0/8", "192.0.2.0/24"]})
     assert changes(conf_text(), conf_text(), new_hba=new_hba)[0] == ([], ["pg_hba.conf"])
 
 

@@ -10,9 +10,11 @@ from hypothesis import given, settings, strategies as st
 
 from onesift import secrets
 from deploy.operations.pg import password_matches, scram_verifier, verifier_hmac
-from deploy.render import access, quote_ident, quote_literal, render
+from jinja2 import TemplateNotFound
+
+from deploy.render import access, quote_ident, quote_literal, render_sql, render_template
 from onesift.settings import BadInput, Settings, schema_for, validate_handover_threshold, validate_slug
-from deploy.sqlsteps import create_tenant, functions, grants, migrations, tenant_ddl, views_ddl
+from deploy.sqlsteps import context, create_tenant, functions, grants, migrations, tenant_ddl, views_ddl
 
 S = Settings()
 TABLES = access()["tenant"]["tables"]
@@ -21,15 +23,49 @@ TABLES = access()["tenant"]["tables"]
 def test_quote_ident_always_quotes_and_doubles_quotes():
     assert quote_ident("leads") == '"leads"'
     assert quote_ident('we"ird') == '"we""ird"'
-    with pytest.raises(ValueError):
-        quote_ident("x" * 64)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not a usable SQL identifier"):
         quote_ident("a\x00b")
+    with pytest.raises(ValueError, match="not a usable SQL identifier"):
+        quote_ident("")
+
+
+def test_quote_ident_refuses_names_past_63_bytes():
+    # PostgreSQL would silently cut a longer name to 63 bytes (NAMEDATALEN - 1):
+    # two tenants could then share a schema. Bytes, not characters, count.
+    assert quote_ident("x" * 63) == '"' + "x" * 63 + '"'
+    assert quote_ident("é" * 31) == '"' + "é" * 31 + '"'  # 62 bytes
+    for name in ("x" * 64, "é" * 32):  # 64 bytes; the second is 32 characters
+        with pytest.raises(ValueError, match="not a usable SQL identifier"):
+            quote_ident(name)
 
 
 def test_quote_literal_doubles_single_quotes():
     assert quote_literal("O'Brien") == "'O''Brien'"
-    assert quote_literal("back\\slash") == "'back\\slash'"
+    assert quote_literal(7) == "'7'"  # a value is always quoted as text
+    with pytest.raises(ValueError, match="NUL bytes cannot appear in SQL literals"):
+        quote_literal("a\x00b")
+
+
+def test_quote_literal_with_a_quote_and_a_backslash_is_an_escape_string():
+    # psycopg (as libpq's PQescapeLiteral) writes E'...' with the backslash
+    # doubled, whatever standard_conforming_strings says, and a space before
+    # it so the E cannot join a word in front.
+    assert quote_literal("O'Brien \\ Motors") == " E'O''Brien \\\\ Motors'"
+
+
+def test_sql_and_config_templates_are_found_in_their_own_tree_only():
+    assert "GRANT" in render_sql("repeatable/grants.sql.j2", **context(S))
+    hba = dict(db_name="onesift", roles=S.roles, client_networks=[], client_networks_nossl=[])
+    assert "scram-sha-256" in render_template("config/pg_hba.conf.j2", **hba)
+    with pytest.raises(TemplateNotFound):
+        render_template("repeatable/grants.sql.j2", **context(S))
+    with pytest.raises(TemplateNotFound):
+        render_sql("config/pg_hba.conf.j2", **hba)
+    for ambiguous in ("sql/repeatable/grants.sql.j2", "templates/config/pg_hba.conf.j2"):
+        with pytest.raises(TemplateNotFound):
+            render_sql(ambiguous, **context(S))
+        with pytest.raises(TemplateNotFound):
+            render_template(ambiguous, **hba)
 
 
 @pytest.mark.parametrize("slug", ["ab", "abc-honda", "demo_dealership", "a1", "z" * 40])
@@ -127,7 +163,7 @@ def test_create_tenant_sql_quotes_input():
 
 
 def test_pg_hba_uses_scram_only():
-    text = render(
+    text = render_template(
         "config/pg_hba.conf.j2", db_name="onesift", roles=S.roles,
         client_networks=["10.0.0.0/8"], client_networks_nossl=[],
     )

@@ -23,7 +23,7 @@ from cryptography.x509.oid import NameOID
 
 from deploy import server, tls
 from deploy.facts.postgres import PgCluster
-from deploy.render import ROOT, render
+from deploy.render import ROOT, render_template
 from onesift.settings import BadInput, Settings
 
 CONF_DIR = "/etc/postgresql/15/main"
@@ -86,7 +86,7 @@ def named(pki, **changes) -> dict:
 
 def conf(data: dict) -> dict[str, str]:
     """postgresql.conf as rendered for inventory ``data``: its settings by name."""
-    text = render("config/postgresql.conf.j2", **server.postgresql_conf(data, Settings.from_data({"pg_version": 15, **data})))
+    text = render_template("config/postgresql.conf.j2", **server.postgresql_conf(data, Settings.from_data({"pg_version": 15, **data})))
     pairs = (line.split("=", 1) for line in text.splitlines() if "=" in line and not line.startswith("#"))
     return {k.strip(): v.strip() for k, v in pairs}
 

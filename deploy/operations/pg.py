@@ -336,7 +336,7 @@ def script(
         pg.script(
             name="System functions",
             step="repeatable:functions",
-            sql=render("sql/functions.sql.j2", **context),
+            sql=render_sql("repeatable/functions.sql.j2", **context),
             database="onesift",
             repeatable=True,
             run_as="onesift_owner",

@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from deploy.render import ROOT, render
+from deploy.render import ROOT, render_sql
 from onesift.settings import Settings
 from deploy.sqlsteps import context, migrations, owner_prefix, tenant_migrations, tenant_names, views_ddl
 
@@ -77,7 +77,7 @@ def old_context() -> dict:
 
 
 def old_migration(version: int, slug: str) -> str:
-    return render(tenant_migrations()[version], **old_context(), **tenant_names(slug))
+    return render_sql(tenant_migrations()[version], **old_context(), **tenant_names(slug))
 
 
 def old_tenant(slug: str, version: int) -> str:
@@ -85,7 +85,7 @@ def old_tenant(slug: str, version: int) -> str:
     parts = [
         f"INSERT INTO system.customers (slug, name, schema_name, ingestion_mode, schema_version) "
         f"VALUES ('{slug}', 'Old {slug}', 'tenant_{slug}', 'api', {version});\n",
-        render("sql/tenant.sql.j2", **old_context(), **tenant_names(slug)),
+        render_sql("tenant/base.sql.j2", **old_context(), **tenant_names(slug)),
     ]
     if version >= 2:
         parts.append(OLD_V2.format(s=f'"tenant_{slug}"'))

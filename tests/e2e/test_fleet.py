@@ -34,7 +34,7 @@ def fleet(ssh, tmp_path_factory):
 
 
 def template(expression: str) -> str:
-    """A policy clause of templates/access.toml for tenant SLUGS[7]."""
+    """A policy clause of sql/access.toml for tenant SLUGS[7]."""
     return expression.replace("{slug}", quote_literal(SLUGS[7]))
 
 

@@ -30,9 +30,9 @@ sys.path.insert(0, str(ROOT))
 import psycopg  # noqa: E402
 
 from onesift import secrets  # noqa: E402
-from deploy.render import access, quote_ident, quote_literal, sql_environment  # noqa: E402
+from onesift.render import access, quote_ident, quote_literal, sql_environment  # noqa: E402
 from onesift.settings import TENANT_VERSION_MARK, schema_for  # noqa: E402
-from deploy.sqlsteps import owner_prefix, tenant_ddl, tenant_version, views_ddl  # noqa: E402
+from onesift.steps import owner_prefix, tenant_ddl, tenant_version, views_ddl  # noqa: E402
 from onesift.local_hosts import LocalHost, run_container, state_dir, wait_for_port  # noqa: E402
 from onesift.platform import RELEASES  # noqa: E402
 from onesift.tenant_migrations import migrate_all  # noqa: E402

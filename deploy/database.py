@@ -8,8 +8,8 @@ from pyinfra.api import deploy
 from deploy import platform
 from onesift import secrets
 from deploy.operations import pg
-from onesift.settings import TENANT_SETTING
-from deploy.sqlsteps import EXTENSIONS, LEAKPROOF_FUNCTIONS, deploy_steps
+from onesift.settings import TENANT_SETTING, Settings
+from onesift.steps import EXTENSIONS, LEAKPROOF_FUNCTIONS, deploy_steps
 
 ROLE_ATTRIBUTES = {
     # The owner runs migrations and owns every object; RLS is forced on it too.
@@ -23,7 +23,8 @@ ROLE_ATTRIBUTES = {
 
 
 def passwords() -> dict[str, str]:
-    return secrets.load(host.data.get("secrets_name") or "prod", bool(host.data.get("generate_secrets")))
+    s = Settings.from_data(host.data)
+    return secrets.load(s.secrets_name, s.generate_secrets)
 
 
 @deploy("OneSift roles, database and extensions")

@@ -12,7 +12,7 @@ from pyinfra.facts.files import File
 from pyinfra.operations import apt, files, server
 
 from deploy import platform
-from deploy.render import ROOT, checksum
+from onesift.render import ROOT, checksum
 from onesift.settings import Settings
 
 MODULE = "onesift_guard"

@@ -8,7 +8,7 @@ from pyinfra.operations import files
 
 from deploy import platform
 from deploy.operations import jobs
-from deploy.render import TEMPLATES
+from onesift.render import TEMPLATES
 from onesift.settings import TENANT_PREFIX, TENANT_VERSION_MARK
 
 
@@ -39,7 +39,7 @@ def install():
         src=str(TEMPLATES / "jobs/onesift.cron.j2"),
         dest="/etc/cron.d/onesift",
         mode="644",
-        backup_schedule=host.data.get("backup_schedule") or "30 2 * * *",
-        cleanup_schedule=host.data.get("cleanup_schedule") or "15 3 * * *",
+        backup_schedule=s.backup_schedule,
+        cleanup_schedule=s.cleanup_schedule,
     )
     jobs.cron_running(name="cron daemon running")

@@ -14,7 +14,7 @@ from pyinfra.operations import apt, files
 from deploy import guard, platform, tls
 from deploy.facts.postgres import PgClusters, PgConfigFiles, PgLockTable, PgSettingContexts
 from deploy.operations import pg
-from deploy.render import TEMPLATES, render_template
+from onesift.render import TEMPLATES, render_template
 from onesift.settings import BadInput, Settings, check_tenant_ceiling
 
 DEFAULT_SERVER_SETTINGS = {
@@ -93,25 +93,11 @@ def conf_dir(settings: Settings) -> str:
     return f"/etc/postgresql/{settings.pg_version}/main"
 
 
-def lock_headroom(data) -> float:
-    """Inventory data pg_lock_headroom as a number ≥ 1; BadInput if it is not one."""
-    value = data.get("pg_lock_headroom")
-    if value is None:
-        return 2.0
-    try:
-        headroom = float(value)
-    except (TypeError, ValueError):
-        headroom = 0
-    if headroom < 1:
-        raise BadInput(f"inventory data pg_lock_headroom must be a number of at least 1, not {value!r}")
-    return headroom
-
-
-def lock_setting(data, live: dict, max_connections: int) -> int:
+def lock_setting(settings: Settings, live: dict, max_connections: int) -> int:
     """max_locks_per_transaction: as pinned in pg_settings (BadInput if that cannot dump the live database), else sized."""
-    pinned = (data.get("pg_settings") or {}).get("max_locks_per_transaction")
+    pinned = settings.pg_settings.get("max_locks_per_transaction")
     if pinned is None:
-        return sized_max_locks(live, max_connections, lock_headroom(data))
+        return sized_max_locks(live, max_connections, settings.pg_lock_headroom)
     if problem := lock_table_problem(int(pinned), live, max_connections):
         raise BadInput(problem)
     return int(pinned)
@@ -121,15 +107,15 @@ def postgresql_conf(data, settings: Settings, certificate: tls.ServerCertificate
                     live: dict | None = None) -> dict:
     """The variables of templates/config/postgresql.conf.j2 for inventory ``data`` and the live server (PgLockTable)."""
     certificate = certificate or tls.from_data(data)
-    server = {**DEFAULT_SERVER_SETTINGS, **(data.get("pg_settings") or {})}
-    server["max_locks_per_transaction"] = lock_setting(data, live or {}, int(server["max_connections"]))
+    server = {**DEFAULT_SERVER_SETTINGS, **settings.pg_settings}
+    server["max_locks_per_transaction"] = lock_setting(settings, live or {}, int(server["max_connections"]))
     return {
         "pg_version": settings.pg_version,
         "cluster": "main",
         "port": settings.pg_port,
-        "listen_addresses": data.get("listen_addresses") or ["localhost"],
+        "listen_addresses": list(settings.listen_addresses),
         "guard_checksum": guard.source_checksum(),
-        "ssl": data.get("pg_ssl", True),
+        "ssl": settings.pg_ssl,
         **certificate.postgresql_conf(conf_dir(settings)),
         **server,
     }
@@ -258,8 +244,8 @@ def install():
     hba = dict(
         db_name=settings.db_name,
         roles=settings.roles,
-        client_networks=host.data.get("client_networks") or [],
-        client_networks_nossl=host.data.get("client_networks_nossl") or [],
+        client_networks=list(settings.client_networks),
+        client_networks_nossl=list(settings.client_networks_nossl),
     )
     current = host.get_fact(PgConfigFiles, directory=directory)
     restart, reload = config_changes(

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-from deploy.render import access, quote_literal
-from deploy.sqlsteps import LEAKPROOF_FUNCTIONS
+from onesift.render import access, quote_literal
+from onesift.steps import LEAKPROOF_FUNCTIONS
 from onesift.queries import query
 from onesift.settings import TENANT_PREFIX, BadInput, Settings, validate_slug
 

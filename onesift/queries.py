@@ -3,10 +3,10 @@ and ``literal`` filters, so no service pastes text into SQL."""
 
 from __future__ import annotations
 
-from deploy.render import render_sql
+from onesift.render import render_sql
 from onesift.settings import Settings
 
 
-def query(name: str, settings: Settings, **values) -> str:
+def query(name: str, settings: Settings, /, **values) -> str:
     """The SQL of sql/queries/NAME.sql.j2 for ``settings``, with ``values``."""
     return render_sql(f"queries/{name}.sql.j2", **settings.context(), **values)

@@ -29,7 +29,7 @@ from pyinfra_cli.exceptions import UnexpectedExternalError
 from pyinfra_cli.inventory import make_inventory
 
 from onesift.containers import container_problem, docker_hosts, refuse_unmanaged_containers
-from deploy.render import ROOT
+from onesift.render import ROOT
 from onesift.inventory import file_error
 from onesift.errors import BadInput, OpsError  # noqa: F401  (OpsError: raised here, caught by the front ends)
 from onesift.local_hosts import docker_env

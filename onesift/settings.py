@@ -1,16 +1,22 @@
 """
 Settings shared by the deploy, the ops CLI and the tests, read from inventory data.
 
-Defaults live in ``inventories/group_data/all.py``; the fallbacks here only keep
-a bare ``@docker/NAME`` or ``@ssh/HOST`` target usable.
+Every key's default is in onesift/defaults.py, the one table of them; inventory
+data overrides it. Nothing else reads inventory data with a default of its own.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from onesift import defaults
 
 from onesift.errors import BadInput  # noqa: F401  (settings' own errors; callers import it from here too)
+
+# onesift/defaults.py as a dict: every inventory key and its default.
+DEFAULTS = {k: v for k, v in vars(defaults).items() if not k.startswith("_")}
 
 # One place for the tenant slug rule: the CLI, the SQL CHECK and the SQL
 # functions all use it. 2-40 chars keeps "tenant_" + slug under 63 bytes.
@@ -76,9 +82,9 @@ def schema_for(slug: str) -> str:
     return TENANT_PREFIX + validate_slug(slug)
 
 
-def whole_number(data, key: str, default: int) -> int:
-    """Inventory data ``key`` as an int (``default`` when unset or empty); BadInput if it is not one."""
-    value = data.get(key) or default
+def whole_number(data, key: str, default: int | None = None) -> int:
+    """Inventory data ``key`` as an int (its default when unset or empty); BadInput if it is not one."""
+    value = data.get(key) or (DEFAULTS[key] if default is None else default)
     try:
         return int(value)
     except (TypeError, ValueError):
@@ -89,10 +95,10 @@ def whole_number(data, key: str, default: int) -> int:
 DURATION_RE = re.compile(r"[0-9]+(ms|s|min|h|d)?")
 
 
-def duration(data, key: str, default: str) -> str:
+def duration(data, key: str) -> str:
     """Inventory data ``key`` as a PostgreSQL duration such as ``30min``; BadInput if it is not one.
     It reaches the backup job's shell and pg_dump, so nothing else may pass."""
-    value = str(data.get(key) or default).strip()
+    value = str(data.get(key) or DEFAULTS[key]).strip()
     if not DURATION_RE.fullmatch(value):
         raise BadInput(f"inventory data {key} must be a duration such as 30s, 10min or 1h, not {value!r}")
     return value
@@ -100,11 +106,12 @@ def duration(data, key: str, default: str) -> str:
 
 @dataclass(frozen=True)
 class Roles:
-    owner: str = "onesift_owner"
-    app: str = "onesift_app"
-    auditor: str = "onesift_auditor"
+    """The database roles by what they are for (defaults: db_roles in onesift/defaults.py)."""
+    owner: str
+    app: str
+    auditor: str
     # Owns the audit trail (schema audit); NOLOGIN, and no role is its member.
-    audit_owner: str = "onesift_audit_owner"
+    audit_owner: str
 
     def by_key(self, key: str) -> str:
         return getattr(self, key)
@@ -113,48 +120,87 @@ class Roles:
 def roles_from(value) -> Roles:
     """Inventory data db_roles (owner, app, auditor: role names) as Roles; BadInput if it is not that."""
     try:
-        return Roles(**(value or {}))
+        return Roles(**{**DEFAULTS["db_roles"], **(value or {})})
     except TypeError:
         raise BadInput(f"inventory data db_roles must map owner, app and auditor to role names, not {value!r}") from None
 
 
+def value(data, key: str):
+    """Inventory data ``key``, or its default (onesift/defaults.py) when unset."""
+    found = data.get(key)
+    return DEFAULTS[key] if found is None else found
+
+
+def headroom(data) -> float:
+    """Inventory data pg_lock_headroom as a number >= 1; BadInput if it is not one."""
+    given = value(data, "pg_lock_headroom")
+    try:
+        number = float(given)
+    except (TypeError, ValueError):
+        number = 0
+    if number < 1:
+        raise BadInput(f"inventory data pg_lock_headroom must be a number of at least 1, not {given!r}")
+    return number
+
+
 @dataclass(frozen=True)
 class Settings:
-    db_name: str = "onesift"
-    # None: the PostgreSQL the host's Debian release packages (deploy/platform.py).
-    pg_version: int | None = None
-    pg_port: int = 5432
-    roles: Roles = Roles()
-    retention_days: int = 90
-    backup_dir: str = "/var/backups/onesift"
-    backup_keep_days: int = 7
-    backup_tenant_dumps: bool = False
-    migrate_lock_timeout_ms: int = 2000
-    migrate_lock_retries: int = 4
-    backup_max_age_hours: int = 26
-    backup_lock_wait_timeout: str = "30min"
-    max_tenants: int = 10000
-    production: bool = False
+    """Every key of onesift/defaults.py, typed and checked: what the deploys and `ops` read, and nothing else."""
+    db_name: str = DEFAULTS["db_name"]
+    # None: the PostgreSQL the host's Debian release packages (onesift/platform.py).
+    pg_version: int | None = DEFAULTS["pg_version"]
+    pg_port: int = DEFAULTS["pg_port"]
+    roles: Roles = Roles(**DEFAULTS["db_roles"])
+    listen_addresses: tuple[str, ...] = tuple(DEFAULTS["listen_addresses"])
+    pg_ssl: bool = DEFAULTS["pg_ssl"]
+    client_networks: tuple[str, ...] = tuple(DEFAULTS["client_networks"])
+    client_networks_nossl: tuple[str, ...] = tuple(DEFAULTS["client_networks_nossl"])
+    pg_settings: Mapping = field(default_factory=lambda: dict(DEFAULTS["pg_settings"]))
+    max_tenants: int = DEFAULTS["max_tenants"]
+    pg_lock_headroom: float = DEFAULTS["pg_lock_headroom"]
+    retention_days: int = DEFAULTS["retention_days"]
+    backup_schedule: str = DEFAULTS["backup_schedule"]
+    cleanup_schedule: str = DEFAULTS["cleanup_schedule"]
+    backup_dir: str = DEFAULTS["backup_dir"]
+    backup_keep_days: int = DEFAULTS["backup_keep_days"]
+    backup_max_age_hours: int = DEFAULTS["backup_max_age_hours"]
+    backup_lock_wait_timeout: str = DEFAULTS["backup_lock_wait_timeout"]
+    backup_tenant_dumps: bool = DEFAULTS["backup_tenant_dumps"]
+    migrate_lock_timeout_ms: int = DEFAULTS["migrate_lock_timeout_ms"]
+    migrate_lock_retries: int = DEFAULTS["migrate_lock_retries"]
+    production: bool = DEFAULTS["production"]
+    secrets_name: str = DEFAULTS["secrets_name"]
+    generate_secrets: bool = DEFAULTS["generate_secrets"]
 
     @classmethod
     def from_data(cls, data) -> "Settings":
-        """Settings from inventory data; BadInput naming the key when a value is unusable."""
-        get = data.get
+        """Settings from inventory data (a pyinfra host's, or a dict); BadInput naming the key when a value is unusable.
+        The TLS files (pg_ssl_*_file) are read and checked by deploy/tls.py."""
         return cls(
-            db_name=get("db_name") or cls.db_name,
+            db_name=value(data, "db_name"),
             pg_version=whole_number(data, "pg_version", 0) or None,
-            pg_port=whole_number(data, "pg_port", cls.pg_port),
-            roles=roles_from(get("db_roles")),
-            retention_days=whole_number(data, "retention_days", cls.retention_days),
-            backup_dir=get("backup_dir") or cls.backup_dir,
-            backup_keep_days=whole_number(data, "backup_keep_days", cls.backup_keep_days),
-            backup_tenant_dumps=bool(get("backup_tenant_dumps")),
-            migrate_lock_timeout_ms=whole_number(data, "migrate_lock_timeout_ms", cls.migrate_lock_timeout_ms),
-            migrate_lock_retries=whole_number(data, "migrate_lock_retries", cls.migrate_lock_retries),
-            backup_max_age_hours=whole_number(data, "backup_max_age_hours", cls.backup_max_age_hours),
-            backup_lock_wait_timeout=duration(data, "backup_lock_wait_timeout", cls.backup_lock_wait_timeout),
-            max_tenants=whole_number(data, "max_tenants", cls.max_tenants),
-            production=bool(get("production")),
+            pg_port=whole_number(data, "pg_port"),
+            roles=roles_from(data.get("db_roles")),
+            listen_addresses=tuple(value(data, "listen_addresses")),
+            pg_ssl=bool(value(data, "pg_ssl")),
+            client_networks=tuple(value(data, "client_networks")),
+            client_networks_nossl=tuple(value(data, "client_networks_nossl")),
+            pg_settings=dict(value(data, "pg_settings")),
+            max_tenants=whole_number(data, "max_tenants"),
+            pg_lock_headroom=headroom(data),
+            retention_days=whole_number(data, "retention_days"),
+            backup_schedule=str(value(data, "backup_schedule")),
+            cleanup_schedule=str(value(data, "cleanup_schedule")),
+            backup_dir=value(data, "backup_dir"),
+            backup_keep_days=whole_number(data, "backup_keep_days"),
+            backup_max_age_hours=whole_number(data, "backup_max_age_hours"),
+            backup_lock_wait_timeout=duration(data, "backup_lock_wait_timeout"),
+            backup_tenant_dumps=bool(value(data, "backup_tenant_dumps")),
+            migrate_lock_timeout_ms=whole_number(data, "migrate_lock_timeout_ms"),
+            migrate_lock_retries=whole_number(data, "migrate_lock_retries"),
+            production=bool(value(data, "production")),
+            secrets_name=str(value(data, "secrets_name")),
+            generate_secrets=bool(value(data, "generate_secrets")),
         )
 
     def context(self) -> dict:

@@ -16,8 +16,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
-from deploy.render import quote_literal
-from deploy.sqlsteps import migrate_tenant, migration_session, tenant_version
+from onesift.render import quote_literal
+from onesift.steps import migrate_tenant, migration_session, tenant_version
 
 if TYPE_CHECKING:
     from onesift.session import HostSession

@@ -12,9 +12,10 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
-from deploy.render import access
+from onesift.render import access
 from onesift import apikeys
 from onesift.queries import query
+from onesift.steps import create_tenant
 from onesift.settings import (
     HANDOVER_THRESHOLD,
     BadInput,
@@ -125,7 +126,7 @@ def slugs(s: HostSession) -> set[str]:
 
 
 def create_sql(s: HostSession, new: NewCustomer) -> str:
-    return query("tenant_create", s.settings, **asdict(new))
+    return create_tenant(s.settings, new.slug, new.name, new.mode, new.handover_email, new.handover_threshold)
 
 
 def create(s: HostSession, new: NewCustomer) -> Created:

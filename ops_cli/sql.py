@@ -6,31 +6,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from onesift.settings import BadInput
-from deploy.sqlsteps import create_tenant, functions, grants, migrations, superuser_steps, tenant_ddl, views_ddl
+from onesift.errors import BadInput
 from onesift.inventory import offline_settings
-from onesift.settings import Settings
+from onesift.steps import step_sql
 from ops_cli.common import InventoryOpt, fail, inventory_of
 
 app = typer.Typer(help="The SQL behind each step.", no_args_is_help=True)
-
-
-def step_sql(s: Settings, step: str, slug: str | None) -> str:
-    fixed = {m.name.split(":", 1)[1]: m.sql for m in migrations(s)}
-    fixed.update(functions=functions(s).sql, grants=grants(s).sql)
-    fixed.update({step.name.split(':', 1)[1]: step.sql for step in superuser_steps(s)})
-    if step in fixed:
-        return fixed[step]
-    if step in ("tenant", "views", "tenant-create"):
-        if not slug:
-            raise BadInput(f"step {step!r} needs --slug")
-        if step == "tenant":
-            return tenant_ddl(s, slug)
-        if step == "views":
-            return views_ddl(s, slug)
-        return create_tenant(s, slug, slug, "api", None)
-    names = ", ".join([*fixed, "tenant", "views", "tenant-create"])
-    raise BadInput(f"unknown step {step!r}; steps: {names}")
 
 
 @app.command()

@@ -15,7 +15,7 @@ from rich.text import Text
 
 from onesift import tenant_migrations, tenants
 from onesift.settings import HANDOVER_THRESHOLD, HANDOVER_THRESHOLD_RANGE
-from deploy.sqlsteps import tenant_version
+from onesift.steps import tenant_version
 from ops_cli.common import (
     InventoryOpt, JsonOpt, console, err, literal, problem, refuse_destructive, refusing_bad_input, session,
 )

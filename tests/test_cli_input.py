@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from rich.console import Console
 from typer.testing import CliRunner
 
-from deploy.render import ROOT
+from onesift.render import ROOT
 from onesift.settings import BadInput, Settings
 from onesift import tenants
 from ops_cli import common, tenant

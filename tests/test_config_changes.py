@@ -3,7 +3,7 @@
 import pytest
 
 from deploy import server
-from deploy.render import render_template
+from onesift.render import render_template
 from onesift.settings import Settings
 
 CONTEXTS = {"shared_buffers": "postmaster", "max_locks_per_transaction": "postmaster",

@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from deploy.render import ROOT
+from onesift.render import ROOT
 from onesift.local_hosts import BASE_IMAGE as REPOSITORY
 from onesift.platform import RELEASES
 from onesift.local_hosts import docker_env

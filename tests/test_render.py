@@ -12,9 +12,9 @@ from onesift import secrets
 from deploy.operations.pg import password_matches, scram_verifier, verifier_hmac
 from jinja2 import TemplateNotFound
 
-from deploy.render import access, quote_ident, quote_literal, render_sql, render_template
+from onesift.render import access, quote_ident, quote_literal, render_sql, render_template
 from onesift.settings import BadInput, Settings, schema_for, validate_handover_threshold, validate_slug
-from deploy.sqlsteps import context, create_tenant, functions, grants, migrations, tenant_ddl, views_ddl
+from onesift.steps import context, create_tenant, functions, grants, migrations, tenant_ddl, views_ddl
 
 S = Settings()
 TABLES = access()["tenant"]["tables"]
@@ -234,18 +234,17 @@ def test_pinned_lock_setting_is_kept_or_refused():
     from deploy.server import postgresql_conf
 
     data = {"pg_settings": {"max_locks_per_transaction": 300}}
+    pinned = Settings.from_data(data)
     live = {"tenants": 3000, "relations": 24000, "max_locks_per_transaction": 300}
-    assert postgresql_conf(data, S, live=live)["max_locks_per_transaction"] == 300
+    assert postgresql_conf(data, pinned, live=live)["max_locks_per_transaction"] == 300
     with pytest.raises(BadInput, match=r"max_locks_per_transaction = 300 cannot hold .* 4000 tenants .* at least 322"):
-        postgresql_conf(data, S, live={**live, "tenants": 4000, "relations": 32000})
+        postgresql_conf(data, pinned, live={**live, "tenants": 4000, "relations": 32000})
 
 
 @pytest.mark.parametrize("value", [0, 0.5, "lots", -2])
 def test_bad_lock_headroom_refused(value):
-    from deploy.server import postgresql_conf
-
     with pytest.raises(BadInput, match="pg_lock_headroom"):
-        postgresql_conf({"pg_lock_headroom": value}, S, live={"relations": 10})
+        Settings.from_data({"pg_lock_headroom": value})
 
 
 def test_tenant_ceiling():

@@ -23,7 +23,7 @@ from cryptography.x509.oid import NameOID
 
 from deploy import server, tls
 from deploy.facts.postgres import PgCluster
-from deploy.render import ROOT, render_template
+from onesift.render import ROOT, render_template
 from onesift.settings import BadInput, Settings
 
 CONF_DIR = "/etc/postgresql/15/main"

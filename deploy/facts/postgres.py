@@ -13,7 +13,7 @@ import shlex
 
 from pyinfra.api import FactBase
 
-from deploy.render import quote_literal
+from onesift.render import quote_literal
 from onesift.shell import PG_OS_USER, psql
 
 

@@ -29,7 +29,7 @@ from deploy.facts.postgres import (
     PgParameterSetters,
     PgRoleAttributes,
 )
-from deploy.render import checksum, quote_ident, quote_literal
+from onesift.render import checksum, quote_ident, quote_literal
 from onesift.shell import WORK_DIR, feed_file, psql
 
 # Fact reads reused within a run: {host: (generation, {fact key: value})}.

@@ -17,7 +17,7 @@ import pytest
 import testinfra
 
 from onesift import secrets
-from deploy.render import ROOT
+from onesift.render import ROOT
 from onesift.local_hosts import SECRETS, bring_up, known_hosts, state_dir
 from onesift.local_hosts import docker_env
 

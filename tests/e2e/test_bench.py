@@ -7,7 +7,7 @@ import psycopg
 
 from bench.run import HOST
 from onesift import secrets
-from deploy.sqlsteps import tenant_version
+from onesift.steps import tenant_version
 from tests.e2e.conftest import run
 
 # A measurement line: name, value, baseline, ratio ("0.851     0.341    2.50x", 4 significant digits).

@@ -13,9 +13,9 @@ import subprocess
 
 import pytest
 
-from deploy.render import ROOT, render_sql
+from onesift.render import ROOT, render_sql
 from onesift.settings import Settings
-from deploy.sqlsteps import context, migrations, owner_prefix, tenant_migrations, tenant_names, views_ddl
+from onesift.steps import context, migrations, owner_prefix, tenant_migrations, tenant_names, views_ddl
 
 NODE_IMAGE = os.environ.get("ONESIFT_NODE_IMAGE", "localhost/onesift-node:bookworm")
 S = Settings()

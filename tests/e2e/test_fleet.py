@@ -9,7 +9,7 @@ import csv
 
 import pytest
 
-from deploy.render import access, quote_literal
+from onesift.render import access, quote_literal
 
 FLEET = 300
 # Hyphens too: a slug with '-' makes a schema name that has to be quoted.

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from deploy.sqlsteps import tenant_version
+from onesift.steps import tenant_version
 
 CLEANUP = "/usr/local/sbin/onesift-cleanup >> /var/log/onesift/cleanup.log 2>&1"
 BACKUP = "/usr/local/sbin/onesift-backup all >> /var/log/onesift/backup.log 2>&1"

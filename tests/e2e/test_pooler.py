@@ -22,7 +22,7 @@ import psycopg
 import pytest
 from psycopg import errors
 
-from deploy.render import quote_ident
+from onesift.render import quote_ident
 from tests.e2e.test_tenants import count
 
 POOLER_PORT = int(os.environ.get("ONESIFT_POOLER_PORT") or 6440)

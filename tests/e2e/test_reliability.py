@@ -10,7 +10,7 @@ import time
 import psycopg
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from deploy.render import ROOT
+from onesift.render import ROOT
 from onesift.settings import BadInput
 from onesift.session import HostSession
 from ops_cli.tenant import create_one

@@ -1,6 +1,6 @@
 """Bulk onboarding and tenant migrations (with a failure, then a resume), on the dev host."""
 
-from deploy.sqlsteps import tenant_version
+from onesift.steps import tenant_version
 
 
 def make_old(dev, slug, drop_column=True):

@@ -239,7 +239,7 @@ def test_tenant_show_and_list(dev):
 
 
 def test_enum_filter_uses_the_index_under_rls(dev, two_tenants):
-    """RLS must not cost the index: an enum equality stays an index condition (see LEAKPROOF_FUNCTIONS in deploy/sqlsteps.py)."""
+    """RLS must not cost the index: an enum equality stays an index condition (see LEAKPROOF_FUNCTIONS in onesift/steps.py)."""
     a, _ = two_tenants
     with dev.connect("owner") as conn:
         conn.execute("SELECT system.act_as_tenant(%s)", [a])

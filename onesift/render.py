@@ -84,12 +84,12 @@ def template_environment() -> Environment:
     return environment(TEMPLATES)
 
 
-def render_sql(name: str, **context) -> str:
+def render_sql(name: str, /, **context) -> str:
     """Render an SQL template, ``name`` relative to sql/ (``repeatable/grants.sql.j2``)."""
     return sql_environment().get_template(name).render(**context)
 
 
-def render_template(name: str, **context) -> str:
+def render_template(name: str, /, **context) -> str:
     """Render a config or job template, ``name`` relative to templates/ (``config/pg_hba.conf.j2``)."""
     return template_environment().get_template(name).render(**context)
 

@@ -1,4 +1,11 @@
-# Defaults for every inventory. Passwords are not here: see onesift/secrets.py.
+"""
+Every inventory key and its default: the whole public interface of the
+deploy and of `ops`, as an Ansible role's defaults file is. An inventory (or
+its group_data/) sets only what differs; onesift/settings.py reads each key
+from the host's data, else from here, wherever the inventory file lives.
+Passwords are not here: see onesift/secrets.py.
+"""
+
 # pg_version: unset, the PostgreSQL of the host's Debian release (trixie 17,
 # bookworm 15); a version the release does not package is refused.
 pg_version = None
@@ -29,7 +36,7 @@ pg_ssl_ca_file = None
 # Networks allowed to reach the database: TLS only (hostssl), SCRAM passwords.
 client_networks = []
 client_networks_nossl = []
-# Overrides of deploy/server.py DEFAULT_SERVER_SETTINGS.
+# Overrides of deploy/server.py DEFAULT_SERVER_SETTINGS (postgresql.conf parameters).
 pg_settings = {}
 
 # Tenant ceiling: `ops tenant create` and `ops tenant import` refuse to go
@@ -72,6 +79,9 @@ backup_tenant_dumps = False
 migrate_lock_timeout_ms = 2000
 migrate_lock_retries = 4
 
+# A production inventory: destructive commands also need --allow-production.
 production = False
+# The passwords: ~/.config/onesift/<secrets_name>.env (onesift/secrets.py),
+# made on the first deploy only when generate_secrets is true (local hosts).
 secrets_name = "prod"
 generate_secrets = False

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from deploy.render import SQL_DIR, Raw, access, render_sql
-from onesift.settings import HANDOVER_THRESHOLD, Settings, schema_for, validate_slug
+from onesift.render import SQL_DIR, Raw, access, render_sql
+from onesift.settings import HANDOVER_THRESHOLD, BadInput, Settings, schema_for, validate_slug
 
 # sql/tenant/base.sql.j2 builds tenant schema version 1; each file in
 # sql/tenant/migrations (NNNN_name.sql.j2, NNNN >= 2) moves it one version on.
@@ -126,26 +126,16 @@ def deploy_steps(settings: Settings) -> list[tuple[Step, bool]]:
 
 def owner_prefix(settings: Settings) -> str:
     """CLI scripts act as the owner role, not as the superuser they log in as."""
-    from deploy.render import quote_ident
+    from onesift.render import quote_ident
 
     return f"SET LOCAL ROLE {quote_ident(settings.roles.owner)};\n"
 
 
 def create_tenant(settings: Settings, slug: str, name: str, mode: str, handover_email: str | None,
                   handover_threshold: int = HANDOVER_THRESHOLD) -> str:
-    """The SQL `ops tenant create` runs: the customer row, then its schema, in one transaction."""
-    from deploy.render import quote_literal
-
-    validate_slug(slug)
-    email = quote_literal(handover_email) if handover_email else "NULL"
-    return (
-        owner_prefix(settings)
-        + "INSERT INTO system.customers (slug, name, ingestion_mode, handover_email, handover_threshold)\n"
-        + f"VALUES ({quote_literal(slug)}, {quote_literal(name)}, {quote_literal(mode)}, {email}, "
-        + f"{int(handover_threshold)})\nRETURNING id AS customer_id \\gset\n"
-        + "SELECT jsonb_build_object('id', :'customer_id', "
-        + "'schema', system.create_customer_schema(:'customer_id'));\n"
-    )
+    """The SQL `ops tenant create` runs (sql/queries/tenant_create.sql.j2): the customer row, then its schema, in one transaction."""
+    return render_sql("queries/tenant_create.sql.j2", **context(settings), slug=validate_slug(slug), name=name, mode=mode,
+                      handover_email=handover_email, handover_threshold=int(handover_threshold))
 
 
 def dollar_quote(text: str) -> str:
@@ -160,7 +150,7 @@ def migration_session(settings: Settings, lock_timeout_ms: int) -> str:
     """The start of a psql session that migrates tenants: as the owner, and
     no lock waited for longer than ``lock_timeout_ms`` (a DDL lock queued
     behind an app transaction would queue every app query behind it)."""
-    from deploy.render import quote_ident
+    from onesift.render import quote_ident
 
     return f"SET ROLE {quote_ident(settings.roles.owner)};\nSET lock_timeout = {int(lock_timeout_ms)};\n"
 
@@ -170,7 +160,7 @@ def migrate_tenant(settings: Settings, slug: str, customer_id: str, from_version
     """One statement, one transaction: a tenant's pending migrations through
     system.apply_tenant_migration, which prints ``slug|outcome``. ``extra``:
     migrations past the shipped ones, version -> SQL for a slug (bench/run.py)."""
-    from deploy.render import quote_literal as lit
+    from onesift.render import quote_literal as lit
 
     def ddl(v: int) -> str:
         return extra[v](slug) if v in (extra or {}) else tenant_migration(settings, v, slug)
@@ -179,3 +169,25 @@ def migrate_tenant(settings: Settings, slug: str, customer_id: str, from_version
     sql = "\n".join(ddl(v) for v in range(from_version + 1, last + 1))
     return (f"SELECT {lit(slug)}, system.apply_tenant_migration({lit(customer_id)}, {int(from_version)}, "
             f"{last}, {dollar_quote(sql)});\n")
+
+
+TENANT_STEPS = ("tenant", "views", "tenant-create")
+
+
+def step_sql(settings: Settings, step: str, slug: str | None = None) -> str:
+    """The SQL of one step by its name (`ops sql render`): a migration, a repeatable script,
+    or a tenant step for ``slug``; BadInput naming the steps when there is no such step."""
+    fixed = {m.name.split(":", 1)[1]: m.sql for m in migrations(settings)}
+    fixed.update(functions=functions(settings).sql, grants=grants(settings).sql)
+    fixed.update({s.name.split(":", 1)[1]: s.sql for s in superuser_steps(settings)})
+    if step in fixed:
+        return fixed[step]
+    if step not in TENANT_STEPS:
+        raise BadInput(f"unknown step {step!r}; steps: {', '.join([*fixed, *TENANT_STEPS])}")
+    if not slug:
+        raise BadInput(f"step {step!r} needs --slug")
+    if step == "tenant":
+        return tenant_ddl(settings, slug)
+    if step == "views":
+        return views_ddl(settings, slug)
+    return create_tenant(settings, slug, slug, "api", None)

@@ -14,7 +14,7 @@ import os
 import secrets
 from pathlib import Path
 
-from onesift.settings import BadInput
+from onesift.errors import BadInput
 
 ROLE_KEYS = ("owner", "app", "auditor")
 
@@ -28,14 +28,12 @@ def env_var(key: str) -> str:
 
 
 def read_file(path: Path) -> dict[str, str]:
+    """KEY=value lines as python-dotenv reads them: comments, quotes and `export ` as a shell would take them."""
+    from dotenv import dotenv_values
+
     if not path.exists():
         return {}
-    values = {}
-    for line in path.read_text().splitlines():
-        key, sep, value = line.partition("=")
-        if sep and not key.startswith("#"):
-            values[key.strip()] = value.strip()
-    return values
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
 
 
 def write_file(path: Path, values: dict[str, str]) -> None:

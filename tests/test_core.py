@@ -1,0 +1,91 @@
+"""The core package without a host: settings and their defaults, inventories read
+without pyinfra, step lookup, the secrets file, and what `ops` imports to start."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from onesift import defaults, secrets
+from onesift.inventory import host_data, offline_settings
+from onesift.render import ROOT
+from onesift.settings import DEFAULTS, BadInput, Settings
+from onesift.steps import TENANT_STEPS, migrations, step_sql
+
+INVENTORIES = sorted(str(p.relative_to(ROOT)) for p in [*ROOT.glob("inventories/*.py"), ROOT / "bench/inventory.py"])
+# Keys Settings reads under another name, or leaves to deploy/tls.py (which checks the files).
+ELSEWHERE = {"db_roles": "roles", "pg_ssl_cert_file": None, "pg_ssl_key_file": None, "pg_ssl_ca_file": None}
+
+
+def test_every_inventory_key_has_one_default_and_a_setting():
+    fields = {f.name for f in dataclasses.fields(Settings)}
+    for key in DEFAULTS:
+        assert ELSEWHERE.get(key, key) in fields | {None}, f"{key} in onesift/defaults.py is read by nothing"
+    assert fields <= set(DEFAULTS) | {"roles"}, "a setting without a default in onesift/defaults.py"
+    assert Settings.from_data({}) == Settings()
+
+
+def test_an_inventory_outside_inventories_gets_the_same_defaults(tmp_path):
+    (tmp_path / "elsewhere.py").write_text('hosts = [("db1.example", {"max_tenants": 5})]\n')
+    assert offline_settings(str(tmp_path / "elsewhere.py")) == dataclasses.replace(Settings(), max_tenants=5)
+
+
+@pytest.mark.parametrize("inventory", INVENTORIES)
+def test_offline_settings_match_pyinfra(inventory):
+    """The reader `ops sql render` and `ops audit grants` use gives what pyinfra's own loading gives."""
+    from pyinfra.api import State
+    from pyinfra.context import ctx_state
+    from pyinfra_cli.inventory import make_inventory
+
+    with ctx_state.use(State()):
+        [host] = list(make_inventory(str(ROOT / inventory), cwd=str(ROOT)))
+    assert offline_settings(inventory) == Settings.from_data(host.data)
+    assert {k: v for k, v in host_data(inventory).items()} == {k: host.data.get(k) for k in host_data(inventory)}
+
+
+def test_offline_inventory_refusals(tmp_path):
+    (tmp_path / "two.py").write_text('hosts = ["a", "b"]\n')
+    with pytest.raises(BadInput, match="has 2 hosts"):
+        host_data(str(tmp_path / "two.py"))
+    (tmp_path / "bad.py").write_text("hosts = [\n")
+    with pytest.raises(BadInput, match="Python syntax error"):
+        host_data(str(tmp_path / "bad.py"))
+    with pytest.raises(BadInput, match="no inventory file"):
+        host_data(str(tmp_path / "none.py"))
+
+
+def test_every_step_is_found_by_its_name():
+    s = Settings()
+    for m in migrations(s):
+        assert step_sql(s, m.name.split(":", 1)[1]) == m.sql
+    assert "CREATE OR REPLACE FUNCTION" in step_sql(s, "functions")
+    for step in TENANT_STEPS:
+        assert "ab-c" in step_sql(s, step, "ab-c")
+        with pytest.raises(BadInput, match="needs --slug"):
+            step_sql(s, step)
+    with pytest.raises(BadInput, match=r"unknown step 'nope'; steps: .*grants.*tenant-create"):
+        step_sql(s, "nope")
+
+
+def test_secrets_file_is_read_as_a_shell_would(tmp_path, monkeypatch):
+    monkeypatch.setenv("ONESIFT_SECRETS_DIR", str(tmp_path))
+    for key in secrets.ROLE_KEYS:
+        monkeypatch.delenv(secrets.env_var(key), raising=False)
+    (tmp_path / "t.env").write_text('# made by hand\nexport ONESIFT_OWNER_PASSWORD="a b#c"\n'
+                                    "ONESIFT_APP_PASSWORD='x=y'\nONESIFT_AUDITOR_PASSWORD=z\n")
+    assert secrets.load("t") == {"owner": "a b#c", "app": "x=y", "auditor": "z"}
+
+
+@pytest.mark.parametrize("args", [["--help"], ["sql", "render", "grants"], ["audit", "grants"]])
+def test_commands_that_reach_no_host_import_no_connector(args):
+    """pyinfra (its connectors and paramiko) and the docker SDK cost ~0.9 s to import (issue 10)."""
+    probe = ("import sys\nfrom ops_cli.main import app\n"
+             f"try:\n    app({args!r})\nexcept SystemExit:\n    pass\n"
+             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pyinfra', 'pyinfra_cli', 'paramiko', 'docker')))")
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"

@@ -387,6 +387,22 @@ def bench_backup(t: HostSession, n: int, sample: int = 20) -> None:
     t.shell(f"rm -rf {t.settings.backup_dir}/{run} {t.settings.backup_dir}/{latest} {t.settings.backup_dir}/latest")
 
 
+def median_seconds(cmd: list[str], runs: int = 5) -> float:
+    return statistics.median(timed(sh, *cmd) for _ in range(runs))
+
+
+def bench_cli_start(n: int) -> None:
+    """`ops` against what it wraps (issue 10): --help against 0.3 s, and `ops tenant list`
+    against one ssh + psql listing the same tenants on the same host."""
+    report("ops --help vs 0.3 s (s)", median_seconds([*OPS, "--help"]), 0.3, limit=1)
+    ssh = ["ssh", "-p", str(HOST.ports["22/tcp"]), "-i", str(state_dir() / "ssh" / "id_ed25519"),
+           "-o", f"UserKnownHostsFile={state_dir() / 'ssh' / 'known_hosts_bench'}", "-o", "BatchMode=yes",
+           "root@127.0.0.1", "runuser -u postgres -- psql -X -d onesift -c "
+           "'SELECT slug, name, schema_name, ingestion_mode, is_active, schema_version FROM system.customers ORDER BY slug'"]
+    report(f"ops tenant list, {n} tenants, vs ssh + psql (s)", median_seconds([*OPS, "tenant", "list", "-i", INVENTORY]),
+           median_seconds(ssh), limit=2)
+
+
 def positive(text: str) -> int:
     if not text.strip().isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"not a whole number above 0: {text!r}")
@@ -440,6 +456,7 @@ def main() -> None:
         full = bench_redeploy(f"{max(sizes)} tenants")
         # "Not growing with tenant count": 1.2x leaves room for run-to-run noise.
         report(f"no-change redeploy with {max(sizes)} tenants vs with 0 (s)", full, empty, limit=1.2)
+        bench_cli_start(max(sizes))
         bench_rls(args.rls_rows, args.rls_loops)
         bench_validation(args.clients, args.calls)
         bench_migrate(t, max(sizes))

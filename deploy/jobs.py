@@ -7,7 +7,7 @@ from pyinfra.api import deploy
 from pyinfra.operations import files
 
 from deploy import platform
-from deploy.operations import jobs
+from deploy.operations import cron
 from onesift.render import TEMPLATES
 from onesift.settings import TENANT_PREFIX, TENANT_VERSION_MARK
 
@@ -42,4 +42,4 @@ def install():
         backup_schedule=s.backup_schedule,
         cleanup_schedule=s.cleanup_schedule,
     )
-    jobs.cron_running(name="cron daemon running")
+    cron.running(name="cron daemon running")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-from onesift.render import access, quote_literal
+from onesift.render import access
 from onesift.steps import LEAKPROOF_FUNCTIONS
 from onesift.queries import query
 from onesift.settings import TENANT_PREFIX, BadInput, Settings, validate_slug
@@ -95,103 +95,11 @@ SCHEMA_MARK = "{schema}"
 SLUG_MARK = "{slug}"
 
 
-def expr(column: str) -> str:
-    """SQL printing a policy expression as pg_policies does. Without column
-    references it is printed without its table (pg_get_expr(e, 0)): naming the
-    table opens each one, 6.8 s for 50,000 policies at 10,000 tenants against
-    0.9 s (issue 9)."""
-    return (f"CASE WHEN {column}::text LIKE '%{{VAR %' THEN pg_get_expr({column}, p.polrelid) "
-            f"ELSE pg_get_expr({column}, 0) END")
-
-
 def live_sql(settings: Settings) -> str:
-    """The live catalog, a JSON array a line: ["system", {...}], then ["shape", k, {...}] for each distinct
-    tenant-schema shape, then ["tenant", schema, slug, k] for each tenant schema and each customer."""
-    roles = ", ".join(f"({quote_literal(settings.roles.by_key(k))})" for k in RUNTIME_ROLES)
-    table_privs = ", ".join(quote_literal(p) for p in TABLE_PRIVILEGES)
-    leakproof = ", ".join(f"{quote_literal(f)}::regprocedure" for f in LEAKPROOF_FUNCTIONS)
-    prefix = quote_literal(TENANT_PREFIX + "%")
-    return f"""
-CREATE TEMP TABLE audit_privs ON COMMIT DROP AS
-WITH roles(r) AS (VALUES {roles}),
-schemas AS (
-    SELECT oid, nspname FROM pg_namespace WHERE nspname = 'system' OR nspname LIKE {prefix}
-),
-rels AS (
-    SELECT c.oid, s.nspname, c.relname, c.relkind
-    FROM pg_class c JOIN schemas s ON s.oid = c.relnamespace WHERE c.relkind IN ('r', 'v', 'p', 'm')
-),
-funcs AS (
-    SELECT p.oid, s.nspname, p.proname || '(' || oidvectortypes(p.proargtypes) || ')' AS name
-    FROM pg_proc p JOIN schemas s ON s.oid = p.pronamespace
-)
-SELECT r, nspname AS schema, 'schema' AS kind, nspname AS object, priv
-FROM roles, schemas, unnest(ARRAY['USAGE', 'CREATE']) priv WHERE has_schema_privilege(r, schemas.oid, priv)
-UNION ALL
-SELECT r, nspname, CASE relkind WHEN 'v' THEN 'view' ELSE 'table' END, relname, priv
-FROM roles, rels, unnest(ARRAY[{table_privs}]) priv WHERE has_table_privilege(r, rels.oid, priv)
-UNION ALL
-SELECT r, nspname, 'function', name, 'EXECUTE'
-FROM roles, funcs WHERE has_function_privilege(r, funcs.oid, 'EXECUTE');
-
-SELECT jsonb_build_array('system', jsonb_build_object(
-    'privileges', (SELECT coalesce(jsonb_agg(jsonb_build_array(r, schema, kind, object, priv)), '[]')
-                   FROM audit_privs WHERE schema = 'system'),
-    'default_acl_public_execute', (SELECT coalesce(bool_or(a.grantee = 0 AND a.privilege_type = 'EXECUTE'), true)
-        FROM pg_default_acl d LEFT JOIN LATERAL aclexplode(d.defaclacl) a ON true
-        WHERE d.defaclrole = {quote_literal(settings.roles.owner)}::regrole AND d.defaclobjtype = 'f'),
-    'roles', (SELECT jsonb_object_agg(rolname, jsonb_build_array(rolsuper, rolbypassrls, rolcreaterole, rolcreatedb))
-              FROM pg_roles WHERE rolname IN (SELECT r FROM (VALUES {roles}) v(r))),
-    'enum_eq_leakproof', (SELECT bool_and(proleakproof) FROM pg_proc WHERE oid IN ({leakproof})),
-    'owned_by_runtime', (SELECT count(*) FROM pg_class c JOIN pg_roles o ON o.oid = c.relowner
-                         WHERE o.rolname IN (SELECT r FROM (VALUES {roles}) v(r))),
-    'audit_log_owner', (SELECT relowner::regrole::text FROM pg_class WHERE oid = to_regclass('audit.log')),
-    'audit_log_writers', (SELECT coalesce(jsonb_agg(DISTINCT r ORDER BY r), '[]')
-        FROM (VALUES ({quote_literal(settings.roles.owner)}), {roles}) w(r),
-             unnest(ARRAY['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) priv
-        WHERE to_regclass('audit.log') IS NOT NULL AND has_table_privilege(r, 'audit.log', priv))
-));
-
-CREATE TEMP TABLE audit_tenants ON COMMIT DROP AS
-WITH tenant_schemas AS (
-    SELECT n.oid, n.nspname AS schema, c.slug
-    FROM pg_namespace n LEFT JOIN system.customers c ON c.schema_name = n.nspname
-    WHERE n.nspname LIKE {prefix}
-),
-privs AS (
-    SELECT schema, jsonb_agg(jsonb_build_array(r, kind, CASE kind WHEN 'schema' THEN {quote_literal(SCHEMA_MARK)} ELSE object END, priv)
-                             ORDER BY r, kind, object, priv) AS v
-    FROM audit_privs WHERE schema <> 'system' GROUP BY schema
-),
-tables AS (
-    SELECT relnamespace, jsonb_agg(jsonb_build_array(relname, relrowsecurity, relforcerowsecurity) ORDER BY relname) AS v
-    FROM pg_class WHERE relkind = 'r' AND relnamespace IN (SELECT oid FROM tenant_schemas) GROUP BY relnamespace
-),
-pols AS (
-    SELECT c.relnamespace, jsonb_agg(jsonb_build_array(c.relname, p.polname,
-               CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE'
-                             WHEN 'd' THEN 'DELETE' ELSE 'ALL' END,
-               CASE WHEN p.polroles = '{{0}}' THEN ARRAY['public']
-                    ELSE ARRAY(SELECT rolname::text FROM pg_roles WHERE oid = ANY(p.polroles) ORDER BY 1) END,
-               replace({expr('p.polqual')}, quote_literal(t.slug), {quote_literal(SLUG_MARK)}),
-               replace({expr('p.polwithcheck')}, quote_literal(t.slug), {quote_literal(SLUG_MARK)}))
-           ORDER BY c.relname, p.polname) AS v
-    FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid JOIN tenant_schemas t ON t.oid = c.relnamespace
-    GROUP BY c.relnamespace
-)
-SELECT t.schema, t.slug, jsonb_build_object('privileges', coalesce(privs.v, '[]'), 'tables', coalesce(tables.v, '[]'),
-                                            'policies', coalesce(pols.v, '[]')) AS shape
-FROM tenant_schemas t
-LEFT JOIN privs ON privs.schema = t.schema
-LEFT JOIN tables ON tables.relnamespace = t.oid
-LEFT JOIN pols ON pols.relnamespace = t.oid
-UNION ALL
-SELECT schema_name, slug, NULL FROM system.customers c
-WHERE NOT EXISTS (SELECT FROM pg_namespace n WHERE n.nspname = c.schema_name);
-
-SELECT jsonb_build_array('shape', md5(shape::text), shape) FROM audit_tenants WHERE shape IS NOT NULL GROUP BY shape;
-SELECT jsonb_build_array('tenant', schema, slug, md5(shape::text)) FROM audit_tenants;
-"""
+    """The live catalog, a JSON array a line (sql/queries/audit_live.sql.j2)."""
+    return query("audit_live", settings, runtime_roles=[settings.roles.by_key(k) for k in RUNTIME_ROLES],
+                 table_privileges=TABLE_PRIVILEGES, leakproof_functions=LEAKPROOF_FUNCTIONS,
+                 schema_mark=SCHEMA_MARK, slug_mark=SLUG_MARK)
 
 
 def read_live(lines: list[str]) -> dict:

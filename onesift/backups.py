@@ -24,7 +24,7 @@ LOG = "/var/log/onesift/backup.log"  # the nightly job's (templates/jobs/onesift
 
 
 def backup(s: HostSession, *args: str) -> list[str]:
-    return s.shell(" ".join([SCRIPT, *args]))
+    return s.shell(" ".join([SCRIPT, *map(shlex.quote, args)]))
 
 
 def pick_run(s: HostSession, run: str | None, tenant: str | None = None) -> str:
@@ -78,7 +78,7 @@ class Run:
 
 def list_runs(s: HostSession) -> list[Run]:
     lines = s.shell(
-        f"cd {s.settings.backup_dir} 2>/dev/null && for d in */; do d=${{d%/}}; [ -L $d ] && continue; "
+        f"cd {shlex.quote(s.settings.backup_dir)} 2>/dev/null && for d in */; do d=${{d%/}}; [ -L $d ] && continue; "
         "echo \"$d $( [ -e $d/COMPLETE ] && echo complete || echo partial ) "
         "$(ls $d | grep -c '\\.dump$') $(du -sb $d | cut -f1)\"; done || true"
     )
@@ -133,9 +133,9 @@ def verify_run(s: HostSession, name: str) -> list[Counted]:
     """Restore a run's whole-database dump into a scratch database and count every table's rows,
     and count tenant tables in the per-tenant files as well, which one-tenant restores read."""
     c = s.settings
-    run = f"{c.backup_dir}/{name}"
-    dump = f"{run}/{c.db_name}.dump"
-    scratch = f"{c.db_name}_verify_{secrets.token_hex(4)}"
+    run = shlex.quote(f"{c.backup_dir}/{name}")
+    dump = shlex.quote(f"{c.backup_dir}/{name}/{c.db_name}.dump")
+    scratch = shlex.quote(f"{c.db_name}_verify_{secrets.token_hex(4)}")
     pg = "runuser -u postgres --"
     expected = counts(s.shell(f"{pg} pg_restore -f - --data-only {dump} | {COUNT_COPY}"))
     split = counts(s.shell(f"[ ! -d {run}/tenants ] || find {run}/tenants -name '*.sql.gz' "

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
-from onesift.render import quote_literal
+from onesift.queries import query
 from onesift.steps import migrate_tenant, migration_session, tenant_version
 
 if TYPE_CHECKING:
@@ -42,28 +42,25 @@ class Outcome:
     retried: set[str] = field(default_factory=set)  # tenants that needed more than one try
 
 
-def pending_tenants(t: HostSession, version: int) -> list[dict]:
+def pending_tenants(s: HostSession, version: int) -> list[dict]:
     """Tenants below ``version``, one short line each (a JSON array of 10,000 was one 1 MB line)."""
-    lines = t.run_sql(
-        "SELECT id, slug, schema_version FROM system.customers "
-        f"WHERE schema_version < {int(version)} ORDER BY slug"
-    )
+    lines = s.run_sql(query("tenants_pending", s.settings, version=version))
     rows = (line.split("|") for line in lines if line.strip())
-    return [{"id": i, "slug": s, "schema_version": int(v)} for i, s, v in rows]
+    return [{"id": i, "slug": slug, "schema_version": int(v)} for i, slug, v in rows]
 
 
 def session_size(count: int, parallel: int) -> int:
     return max(MIN_PER_SESSION, min(MAX_PER_SESSION, -(-count // (parallel * ROUNDS))))
 
 
-def run_round(t: HostSession, batch: list[dict], parallel: int, extra) -> dict[str, str]:
+def run_round(s: HostSession, batch: list[dict], parallel: int, extra) -> dict[str, str]:
     """One round: ``batch`` split over ``parallel`` sessions; outcome line by slug
     ('applied', 'skipped', or 'error<TAB>SQLSTATE<TAB>message')."""
-    head = migration_session(t.settings, t.settings.migrate_lock_timeout_ms)
+    head = migration_session(s.settings, s.settings.migrate_lock_timeout_ms)
     sessions = [batch[i::parallel] for i in range(parallel) if batch[i::parallel]]
-    scripts = [head + "".join(migrate_tenant(t.settings, p["slug"], p["id"], p["schema_version"], extra)
+    scripts = [head + "".join(migrate_tenant(s.settings, p["slug"], p["id"], p["schema_version"], extra)
                               for p in tenants) for tenants in sessions]
-    streams = t.run_sql_streams(scripts)
+    streams = s.run_sql_streams(scripts)
     streams += [[]] * (len(sessions) - len(streams))  # a session with no output failed every tenant
     outcomes = {}
     for tenants, lines in zip(sessions, streams):
@@ -92,23 +89,23 @@ def sort_outcomes(outcomes: dict[str, str], result: Outcome) -> list[str]:
     return again
 
 
-def record(t: HostSession, result: Outcome, by_slug: dict[str, dict], version: int) -> None:
+def record(s: HostSession, result: Outcome, by_slug: dict[str, dict], version: int) -> None:
     """The tenants that did not migrate, in the per-tenant log."""
-    rows = [(s, "failed", e) for s, e in result.failed.items()] + [(s, "retryable", e) for s, e in result.retryable.items()]
+    rows = [{"customer_id": by_slug[slug]["id"], "status": status, "error": error}
+            for status, outcomes in (("failed", result.failed), ("retryable", result.retryable))
+            for slug, error in outcomes.items()]
     if rows:
-        values = ", ".join(f"({quote_literal(by_slug[s]['id'])}, {version}, '{status}', {quote_literal(e)})"
-                           for s, status, e in rows)
-        t.run_sql(f"INSERT INTO system.tenant_migration_log (customer_id, version, status, error) VALUES {values};")
+        s.run_sql(query("tenant_migration_failures", s.settings, rows=rows, version=version))
 
 
-def migrate_all(t: HostSession, parallel: int, advance: Callable[[int, int, str], None] = lambda n, total, note: None,
+def migrate_all(s: HostSession, parallel: int, advance: Callable[[int, int, str], None] = lambda n, total, note: None,
                 extra: dict[int, Callable[[str], str]] | None = None) -> Outcome:
     """Bring every tenant to the current version (with ``extra`` migrations, past it).
 
     ``advance(n, total, note)`` is told as tenants finish. Retries are tried
     after the first pass, waiting 0.5 s, 1 s, 2 s, ... between passes."""
     version = max([tenant_version(), *(extra or {})])
-    pending = pending_tenants(t, version)
+    pending = pending_tenants(s, version)
     by_slug = {p["slug"]: p for p in pending}
     result = Outcome(pending=len(pending))
     advance(0, len(pending), "")
@@ -118,15 +115,15 @@ def migrate_all(t: HostSession, parallel: int, advance: Callable[[int, int, str]
         again = []
         for i in range(0, len(todo), size):
             batch = todo[i:i + size]
-            again += sort_outcomes(run_round(t, batch, parallel, extra), result)
+            again += sort_outcomes(run_round(s, batch, parallel, extra), result)
             if attempt == 0:
                 advance(len(batch), len(pending), "")
-        if not again or attempt >= t.settings.migrate_lock_retries:
+        if not again or attempt >= s.settings.migrate_lock_retries:
             break
         attempt += 1
         result.retried.update(again)
         advance(0, len(pending), f"{len(again)} waiting for locks, try {attempt + 1}")
         time.sleep(FIRST_BACKOFF_S * 2 ** (attempt - 1))
         todo = [by_slug[s] for s in sorted(again)]
-    record(t, result, by_slug, version)
+    record(s, result, by_slug, version)
     return result

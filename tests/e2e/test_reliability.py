@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from onesift.render import ROOT
 from onesift.settings import BadInput
 from onesift.session import HostSession
-from ops_cli.tenant import create_one
+from onesift import tenants
 from tests.e2e.conftest import detected_changes, results_total
 
 PG = "runuser -u postgres -- psql -Xq -d onesift -c"
@@ -69,7 +69,7 @@ def test_hostile_slugs_create_nothing(dev):
         @given(st.one_of(st.text(max_size=70), st.sampled_from(["system", "public", "pg_x", "a", "x" * 41, "A-b"])))
         def check(slug):
             try:
-                create_one(t, slug, "Hostile", "api", None)
+                tenants.create(t, tenants.NewCustomer(slug, "Hostile", "api"))
             except BadInput:
                 return
             t.run_sql(f"SELECT system.drop_customer_schema(id) FROM system.customers WHERE slug = '{slug}'")

@@ -31,7 +31,7 @@ class CronState(FactBase):
 
 
 @operation()
-def cron_running():
+def running():
     """
     Start the cron daemon if it is not running (``systemctl enable --now cron``
     under systemd, ``cron`` itself otherwise).
@@ -40,7 +40,7 @@ def cron_running():
 
     .. code:: python
 
-        jobs.cron_running(name="cron daemon running")
+        cron.running(name="cron daemon running")
     """
     state = host.get_fact(CronState)
     if state.get("running"):

@@ -50,26 +50,32 @@ def group_data(path: Path, group: str) -> dict:
     return data
 
 
-def host_data(inventory: str) -> dict:
-    """The data of the one host ``inventory`` names; BadInput if it names none or several."""
+def inventory_path(inventory: str) -> Path:
+    """The inventory file: as given, else relative to the repository; BadInput when there is none."""
     path = Path(inventory)
     if not path.is_absolute() and not path.exists():
         path = ROOT / inventory
     if not path.is_file():
         raise BadInput(f"no inventory file {inventory!r}")
-    where = path
+    return path
+
+
+def host_data(inventory: str) -> dict:
+    """The data of the one host ``inventory`` names; BadInput if it names none or several."""
+    path = inventory_path(inventory)
     try:
         found = groups(run_file(path))
-        hosts = [(g, h) for g, hs in found.items() for h in hs]
-        if len(hosts) != 1:
-            raise BadInput(f"{path} {f'has {len(hosts)} hosts' if hosts else 'defines no hosts'}; ops works on one database host")
-        group, host = hosts[0]
-        where = None  # an error now is in the group data, which names itself
-        return {**group_data(path, group), **(host[1] if isinstance(host, tuple) else {})}
-    except BadInput:
-        raise
-    except Exception as e:  # the files are Python the operator wrote: any error in them is bad input
-        raise BadInput(f"cannot load inventory {path}: {file_error(e, path, where)}") from None
+    except Exception as e:  # the file is Python the operator wrote: any error in it is bad input
+        raise BadInput(f"cannot load inventory {path}: {file_error(e, path)}") from None
+    hosts = [(g, h) for g, hs in found.items() for h in hs]
+    if len(hosts) != 1:
+        raise BadInput(f"{path} {f'has {len(hosts)} hosts' if hosts else 'defines no hosts'}; ops works on one database host")
+    group, host = hosts[0]
+    try:
+        shared = group_data(path, group)
+    except Exception as e:
+        raise BadInput(f"cannot load inventory {path}: {file_error(e, path, getattr(e, 'filename', None) or 'its group data')}") from None
+    return {**shared, **(host[1] if isinstance(host, tuple) else {})}
 
 
 def file_error(e: Exception, path: Path, where: Path | str | None = None) -> str:

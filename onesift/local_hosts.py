@@ -238,3 +238,28 @@ def bring_up(kind: str, deploy: bool = True, seed: bool = True, release: str | N
     finally:
         s.close()
     return h
+
+
+def remove(kind: str) -> tuple[LocalHost, bool]:
+    """Remove the local host of ``kind`` and its data; whether there was one."""
+    import docker
+
+    h = pick(kind)
+    try:
+        client().containers.get(h.container).remove(force=True)
+    except docker.errors.NotFound:
+        return h, False
+    return h, True
+
+
+def states() -> list[tuple[LocalHost, str]]:
+    """Each local host and its container's state ("absent" when there is none)."""
+    import docker
+
+    dc, found = client(), []
+    for h in local_hosts().values():
+        try:
+            found.append((h, dc.containers.get(h.container).status))
+        except docker.errors.NotFound:
+            found.append((h, "absent"))
+    return found

@@ -30,7 +30,7 @@ from pyinfra_cli.inventory import make_inventory
 
 from onesift.containers import container_problem, docker_hosts, refuse_unmanaged_containers
 from onesift.render import ROOT
-from onesift.inventory import file_error
+from onesift.inventory import file_error, inventory_path
 from onesift.errors import BadInput, OpsError  # noqa: F401  (OpsError: raised here, caught by the front ends)
 from onesift.local_hosts import docker_env
 from onesift.settings import DEFAULT_INVENTORY, Settings
@@ -47,15 +47,6 @@ def actor_name(given: str | None = None) -> str:
     """Who runs ops, for the audit trail: ``given`` (ops --actor) or ONESIFT_ACTOR, else the OS user at this machine."""
     name = given or os.environ.get("ONESIFT_ACTOR") or f"{getpass.getuser()}@{socket.gethostname()}"
     return ACTOR_CHARS.sub("_", name)[:100]
-
-
-def inventory_path(inventory: str) -> Path:
-    path = Path(inventory)
-    if not path.is_absolute() and not path.exists():
-        path = ROOT / inventory
-    if not path.is_file():
-        raise BadInput(f"no inventory file {inventory!r}")
-    return path
 
 
 class WarningList(logging.Handler):

@@ -45,33 +45,21 @@ def up(
 
 
 @app.command()
-def down(kind: Annotated[str, typer.Argument(help="dev or ssh")] = "dev"):
+def down(kind: Annotated[str, typer.Argument(help="dev, ssh or bookworm")] = "dev"):
     """Remove a local host and its data."""
-    import docker
-
-    from onesift.local_hosts import client, pick
+    from onesift.local_hosts import remove
 
     try:
-        h = pick(kind)
-        client().containers.get(h.container).remove(force=True)
-        console.print(f"removed {h.container}")
-    except docker.errors.NotFound:
-        console.print(f"{pick(kind).container} does not exist")
+        h, removed = remove(kind)
     except BadInput as e:
         fail(str(e), 2)
+    console.print(f"removed {h.container}" if removed else f"{h.container} does not exist")
 
 
 @app.command()
 def status():
     """Show the local hosts."""
-    import docker
+    from onesift.local_hosts import states
 
-    from onesift.local_hosts import client, local_hosts
-
-    dc = client()
-    for h in local_hosts().values():
-        try:
-            state = dc.containers.get(h.container).status
-        except docker.errors.NotFound:
-            state = "absent"
+    for h, state in states():
         console.print(f"{h.kind:8} {h.container:16} {h.release:8} {state:8} {h.inventory}", markup=False)

@@ -67,7 +67,7 @@ def steps(tenant_dumps_count: int) -> int:
     return tenant_dumps_count + 2
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class Run:
     """A backup run directory: complete or partial, its dumps and its size."""
     name: str

@@ -29,15 +29,13 @@ from pyinfra_cli.exceptions import UnexpectedExternalError
 from pyinfra_cli.inventory import make_inventory
 
 from onesift.containers import container_problem, docker_hosts, refuse_unmanaged_containers
-from onesift.render import ROOT
+from onesift.errors import BadInput, OpsError
 from onesift.inventory import file_error, inventory_path
-from onesift.errors import BadInput, OpsError  # noqa: F401  (OpsError: raised here, caught by the front ends)
 from onesift.local_hosts import docker_env
+from onesift.render import ROOT
 from onesift.settings import DEFAULT_INVENTORY, Settings
 from onesift.shell import WORK_DIR, feed_file, psql
 from onesift.ssh import enable_nodelay
-
-
 
 # What an actor name may hold: it travels in PGOPTIONS, where a space would split it.
 ACTOR_CHARS = re.compile(r"[^A-Za-z0-9@._+:-]")

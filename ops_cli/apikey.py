@@ -7,12 +7,11 @@ from dataclasses import asdict
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from onesift import apikeys, tenants
-from ops_cli.common import InventoryOpt, JsonOpt, console, literal, print_key_once, session
+from ops_cli.common import InventoryOpt, JsonOpt, console, literal, noun, print_key_once, session
 
-app = typer.Typer(help="API keys of a tenant.", no_args_is_help=True)
+app = noun("API keys of a tenant.")
 
 
 @app.command()
@@ -30,6 +29,8 @@ def create(
 @app.command("list")
 def list_(ctx: typer.Context, slug: str, as_json: JsonOpt = False, inventory: InventoryOpt = None):
     """List a tenant's keys (prefix and dates; never the key)."""
+    from rich.table import Table  # ~40 ms: not for --help
+
     with session(ctx, inventory) as s:
         keys = apikeys.list_for(s, tenants.customer(s, slug).id)
     if as_json:

@@ -5,15 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Optional
 
 import typer
-from rich.progress import Progress
-from rich.table import Table
 from rich.text import Text
 
 from onesift import backups
 from onesift.settings import validate_slug
-from ops_cli.common import InventoryOpt, console, err, fail, literal, problem, refuse_destructive, session
+from ops_cli.common import InventoryOpt, console, err, fail, literal, noun, problem, refuse_destructive, session
 
-app = typer.Typer(help="Backups: run, list, restore, verify.", no_args_is_help=True)
+app = noun("Backups: run, list, restore, verify.")
 
 RunOpt = Annotated[Optional[str], typer.Option("--run", help="Backup run (default: latest).")]
 
@@ -28,6 +26,8 @@ def run(
     inventory: InventoryOpt = None,
 ):
     """Back up the whole database now (what the nightly job does)."""
+    from rich.progress import Progress  # ~40 ms: not for --help
+
     with session(ctx, inventory) as s, Progress(console=err, transient=True) as progress:
         task = progress.add_task("backup", total=None)
 
@@ -41,6 +41,8 @@ def run(
 @app.command("list")
 def list_(ctx: typer.Context, inventory: InventoryOpt = None):
     """List backup runs and their dumps."""
+    from rich.table import Table  # ~40 ms: not for --help
+
     with session(ctx, inventory) as s:
         runs = backups.list_runs(s)
     table = Table("run", "state", "dumps", "bytes")

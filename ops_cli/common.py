@@ -69,6 +69,12 @@ def refusing_bad_input() -> Iterator[None]:
         fail(str(e), 2)
 
 
+def noun(help: str) -> typer.Typer:
+    """The Typer app of one noun (`ops tenant`, ...). Help is plain text: rich's help
+    took 160 ms of the 0.45 s `ops --help` took, click's 5 ms (issue 10)."""
+    return typer.Typer(help=help, no_args_is_help=True, rich_markup_mode=None)
+
+
 def inventory_of(ctx: typer.Context, inventory: str | None) -> str:
     return inventory or (ctx.obj or Shared()).inventory
 

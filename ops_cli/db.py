@@ -7,9 +7,9 @@ from typing import Annotated
 import typer
 
 from onesift import database, tenants
-from ops_cli.common import InventoryOpt, console, fail, literal, print_key_once, refuse_destructive, session
+from ops_cli.common import InventoryOpt, console, fail, literal, noun, print_key_once, refuse_destructive, session
 
-app = typer.Typer(help="The database: init, migrate, setup, reset, seed.", no_args_is_help=True)
+app = noun("The database: init, migrate, setup, reset, seed.")
 
 DryOpt = Annotated[bool, typer.Option("--dry", help="Show what would change, change nothing.")]
 

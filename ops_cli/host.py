@@ -8,9 +8,9 @@ import typer
 
 from onesift.errors import BadInput, OpsError
 from onesift.platform import RELEASES
-from ops_cli.common import console, fail, print_key_once
+from ops_cli.common import console, fail, noun, print_key_once
 
-app = typer.Typer(help="Local container hosts: up, down, status.", no_args_is_help=True)
+app = noun("Local container hosts: up, down, status.")
 
 
 def seeded(done) -> None:

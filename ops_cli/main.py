@@ -10,6 +10,7 @@ from ops_cli.common import DEFAULT_INVENTORY, Shared
 app = typer.Typer(
     help="Operate the OneSift multi-tenant PostgreSQL database on any inventory.",
     no_args_is_help=True,
+    rich_markup_mode=None,  # plain help: see ops_cli.common.noun
     pretty_exceptions_show_locals=False,  # locals can hold passwords
 )
 

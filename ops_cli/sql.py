@@ -9,9 +9,9 @@ import typer
 from onesift.errors import BadInput
 from onesift.inventory import offline_settings
 from onesift.steps import step_sql
-from ops_cli.common import InventoryOpt, fail, inventory_of
+from ops_cli.common import InventoryOpt, fail, inventory_of, noun
 
-app = typer.Typer(help="The SQL behind each step.", no_args_is_help=True)
+app = noun("The SQL behind each step.")
 
 
 @app.command()

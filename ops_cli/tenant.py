@@ -6,21 +6,22 @@ import json
 from dataclasses import asdict
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
-from rich.progress import Progress
-from rich.table import Table
 from rich.text import Text
 
 from onesift import tenant_migrations, tenants
 from onesift.settings import HANDOVER_THRESHOLD, HANDOVER_THRESHOLD_RANGE
 from onesift.steps import tenant_version
 from ops_cli.common import (
-    InventoryOpt, JsonOpt, console, err, literal, problem, refuse_destructive, refusing_bad_input, session,
+    InventoryOpt, JsonOpt, console, err, literal, problem, noun, refuse_destructive, refusing_bad_input, session,
 )
 
-app = typer.Typer(help="Tenants: one customer, one schema.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from rich.table import Table
+
+app = noun("Tenants: one customer, one schema.")
 
 Mode = Enum("Mode", {m: m for m in tenants.MODES}, type=str)
 
@@ -62,6 +63,8 @@ LIST_COLUMNS = {"slug": "slug", "name": "name", "schema": "schema_name", "mode":
 
 def tenant_table(rows: list[tenants.Summary]) -> Table:
     """The `ops tenant list` table; every cell literal, as names come from users."""
+    from rich.table import Table  # ~40 ms: not for --help
+
     table = Table(*LIST_COLUMNS)
     for r in rows:
         table.add_row(*(literal(getattr(r, key)) for key in LIST_COLUMNS.values()))
@@ -116,6 +119,8 @@ def migrate(
     Each tenant migrates in one transaction that waits for a lock no longer
     than the inventory's migrate_lock_timeout_ms, and is tried again
     migrate_lock_retries times before it is left for the next run."""
+    from rich.progress import Progress  # ~40 ms: not for --help
+
     with session(ctx, inventory) as s:
         with Progress(console=err) as progress:
             task = progress.add_task(f"migrate to v{tenant_version()}", total=None)
@@ -147,6 +152,8 @@ def import_(
     inventory: InventoryOpt = None,
 ):
     """Onboard many tenants from a CSV. Every row is checked first; existing slugs are skipped, so a re-run resumes."""
+    from rich.progress import Progress  # ~40 ms: not for --help
+
     with refusing_bad_input():
         customers = tenants.read_import(csv_file)  # before the inventory: a bad file never reaches a host
     with session(ctx, inventory) as s, Progress(console=err) as progress:

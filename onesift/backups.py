@@ -62,11 +62,6 @@ def run(s: HostSession, tenant_dumps: bool, advance: Callable[[str], None] = lam
     return name
 
 
-def steps(tenant_dumps_count: int) -> int:
-    """How many times ``run`` calls ``advance``."""
-    return tenant_dumps_count + 2
-
-
 @dataclass(frozen=True, order=True)
 class Run:
     """A backup run directory: complete or partial, its dumps and its size."""

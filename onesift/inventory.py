@@ -2,11 +2,12 @@
 An inventory's data read without pyinfra, for the commands that connect to
 nothing (`ops sql render`, `ops audit grants`). Loading an inventory through
 pyinfra imports its connectors and paramiko, ~0.9 s before the first line
-is printed (issue 10). This reads the part of pyinfra's rules that settings
-need: the inventory file's host groups (lists of NAME or (NAME, data)), then
-group_data/all.py and group_data/GROUP.py from the working directory and
-from beside the inventory, host data last. tests/test_settings.py checks the
-result against pyinfra's own loading for every inventory in the repository.
+is printed (issue 10). This reads the part of pyinfra's rules (pyinfra_cli
+make_inventory_from_files) that settings need: the inventory file's host
+groups (a list of NAME or (NAME, data), or a (hosts, data) pair), the file's
+own name as a group, group_data/all.py and group_data/GROUP.py from the
+working directory and from beside the inventory, host data last.
+tests/test_core.py checks the result against pyinfra's own loading.
 """
 
 from __future__ import annotations
@@ -15,9 +16,8 @@ import ast
 from pathlib import Path
 
 from onesift.errors import BadInput
+from onesift.render import ROOT
 from onesift.settings import Settings
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_file(path: Path) -> dict:
@@ -30,24 +30,37 @@ def run_file(path: Path) -> dict:
     return {k: v for k, v in names.items() if not k.startswith("__") and k not in imported}
 
 
-def groups(names: dict) -> dict[str, list]:
-    """Host groups: names not starting with '_' bound to a list (or a (hosts, data) tuple) of hosts."""
+def groups(names: dict) -> dict[str, tuple[list, dict]]:
+    """Host groups: names not starting with '_' bound to a list of hosts, or to a (hosts, data) pair."""
     found = {}
     for key, value in names.items():
-        hosts = value[0] if isinstance(value, tuple) and value and isinstance(value[0], list) else value
+        hosts, data = value if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], list) else (value, {})
         if not key.startswith("_") and isinstance(hosts, list) and all(isinstance(h, (str, tuple)) for h in hosts):
-            found[key] = hosts
+            found[key] = (hosts, dict(data))
     return found
 
 
-def group_data(path: Path, group: str) -> dict:
-    data: dict = {}
-    folders = dict.fromkeys([Path.cwd() / "group_data", path.parent / "group_data"])
-    for name in ("all", group):
-        for folder in folders:
-            if (folder / f"{name}.py").is_file():
-                data.update(run_file(folder / f"{name}.py"))
+def group_files(path: Path) -> dict[str, dict]:
+    """group_data/GROUP.py from the working directory, then from beside the inventory: data by group."""
+    data: dict[str, dict] = {}
+    for folder in dict.fromkeys([Path.cwd() / "group_data", path.parent / "group_data"]):
+        for file in sorted(folder.glob("*.py")) if folder.is_dir() else []:
+            data.setdefault(file.stem, {}).update(run_file(file))
     return data
+
+
+def merged_data(path: Path, found: dict[str, tuple[list, dict]], host: tuple[str, dict]) -> dict:
+    """The host's data: all, then each group it is in (the file's name is one), then its own."""
+    name, own = host
+    files = group_files(path)
+    member = [g for g, (hosts, _) in found.items() if g != "all" and any(
+        (h[0] if isinstance(h, tuple) else h) == name for h in hosts)]
+    if path.stem not in found:
+        member.append(path.stem)
+    data = {**found.get("all", ([], {}))[1], **files.get("all", {})}
+    for g in member:
+        data.update({**found.get(g, ([], {}))[1], **files.get(g, {})})
+    return {**data, **own}
 
 
 def inventory_path(inventory: str) -> Path:
@@ -67,15 +80,17 @@ def host_data(inventory: str) -> dict:
         found = groups(run_file(path))
     except Exception as e:  # the file is Python the operator wrote: any error in it is bad input
         raise BadInput(f"cannot load inventory {path}: {file_error(e, path)}") from None
-    hosts = [(g, h) for g, hs in found.items() for h in hs]
+    by_name: dict[str, dict] = {}  # a host in two groups counts once, with the data of each mention
+    for g, (hs, _) in found.items():
+        for h in hs if g != "all" else []:
+            by_name.setdefault(h[0] if isinstance(h, tuple) else h, {}).update(h[1] if isinstance(h, tuple) else {})
+    hosts = list(by_name.items())
     if len(hosts) != 1:
         raise BadInput(f"{path} {f'has {len(hosts)} hosts' if hosts else 'defines no hosts'}; ops works on one database host")
-    group, host = hosts[0]
     try:
-        shared = group_data(path, group)
-    except Exception as e:
+        return merged_data(path, found, hosts[0])
+    except Exception as e:  # group data is Python too
         raise BadInput(f"cannot load inventory {path}: {file_error(e, path, getattr(e, 'filename', None) or 'its group data')}") from None
-    return {**shared, **(host[1] if isinstance(host, tuple) else {})}
 
 
 def file_error(e: Exception, path: Path, where: Path | str | None = None) -> str:

@@ -47,6 +47,26 @@ def test_offline_settings_match_pyinfra(inventory):
     assert {k: v for k, v in host_data(inventory).items()} == {k: host.data.get(k) for k in host_data(inventory)}
 
 
+def test_offline_settings_follow_pyinfra_group_rules(tmp_path, monkeypatch):
+    """Inline group data, a group named after the file, group_data beside the inventory: as pyinfra reads them."""
+    from pyinfra.api import State
+    from pyinfra.context import ctx_state
+    from pyinfra_cli.inventory import make_inventory
+
+    (tmp_path / "group_data").mkdir()
+    (tmp_path / "group_data" / "all.py").write_text("max_tenants = 7\nretention_days = 5\n")
+    (tmp_path / "group_data" / "db2.py").write_text("retention_days = 6\nbackup_keep_days = 3\n")
+    (tmp_path / "group_data" / "primary.py").write_text("backup_keep_days = 4\n")
+    (tmp_path / "db2.py").write_text('primary = (["h1"], {"pg_port": 6000, "backup_keep_days": 9})\n'
+                                     'other = [("h1", {"db_name": "x"})]\n')
+    monkeypatch.chdir(tmp_path)
+    with ctx_state.use(State()):
+        [host] = list(make_inventory(str(tmp_path / "db2.py"), cwd=str(tmp_path)))
+    ours = offline_settings(str(tmp_path / "db2.py"))
+    assert ours == Settings.from_data(host.data)
+    assert (ours.max_tenants, ours.retention_days, ours.pg_port, ours.db_name) == (7, 6, 6000, "x")
+
+
 def test_offline_inventory_refusals(tmp_path):
     (tmp_path / "two.py").write_text('hosts = ["a", "b"]\n')
     with pytest.raises(BadInput, match="has 2 hosts"):

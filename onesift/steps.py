@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from onesift.queries import query
 from onesift.render import SQL_DIR, Raw, access, render_sql
 from onesift.settings import HANDOVER_THRESHOLD, BadInput, Settings, schema_for, validate_slug
 
@@ -134,8 +135,8 @@ def owner_prefix(settings: Settings) -> str:
 def create_tenant(settings: Settings, slug: str, name: str, mode: str, handover_email: str | None,
                   handover_threshold: int = HANDOVER_THRESHOLD) -> str:
     """The SQL `ops tenant create` runs (sql/queries/tenant_create.sql.j2): the customer row, then its schema, in one transaction."""
-    return render_sql("queries/tenant_create.sql.j2", **context(settings), slug=validate_slug(slug), name=name, mode=mode,
-                      handover_email=handover_email, handover_threshold=int(handover_threshold))
+    return query("tenant_create", settings, slug=validate_slug(slug), name=name, mode=mode,
+                 handover_email=handover_email, handover_threshold=int(handover_threshold))
 
 
 def dollar_quote(text: str) -> str:

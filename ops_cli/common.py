@@ -16,6 +16,7 @@ from onesift.settings import DEFAULT_INVENTORY
 
 if TYPE_CHECKING:  # pyinfra loads in ~0.9 s: only commands that reach a host import it (issue 10)
     from onesift.apikeys import NewKey
+    from onesift.tenants import Seeded
     from onesift.session import HostSession
 
 console = Console()
@@ -102,6 +103,15 @@ def print_key_once(slug: str, made: NewKey) -> None:
     err.print(Text.assemble("API key for ", literal(slug, "bold"),
                             literal(f" (id {made.key_id}); it is shown only this once:")))
     print(made.api_key)
+
+
+def print_seeded(done: Seeded) -> None:
+    """What `ops db seed` (and `ops host up`) did to one example customer."""
+    console.print(f"{done.slug}: {'created' if done.created else 'exists, left as it is'}")
+    if done.has_key:
+        console.print(f"{done.slug}: has an API key already (keys are shown only when made)")
+    if done.key:
+        print_key_once(done.slug, done.key)
 
 
 def refuse_destructive(s: HostSession, yes: bool, allow_production: bool, what: str) -> None:

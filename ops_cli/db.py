@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from onesift import database, tenants
-from ops_cli.common import InventoryOpt, console, fail, literal, noun, print_key_once, refuse_destructive, session
+from ops_cli.common import InventoryOpt, console, fail, literal, noun, print_seeded, refuse_destructive, session
 
 app = noun("The database: init, migrate, setup, reset, seed.")
 
@@ -62,8 +62,4 @@ def seed(ctx: typer.Context, inventory: InventoryOpt = None):
     """Create the example customers ABC Honda (email) and Demo Dealership (API, prints its key once)."""
     with session(ctx, inventory) as s:
         for done in tenants.seed(s):
-            console.print(f"{done.slug}: {'created' if done.created else 'exists, left as it is'}")
-            if done.has_key:
-                console.print(f"{done.slug}: has an API key already (keys are shown only when made)")
-            if done.key:
-                print_key_once(done.slug, done.key)
+            print_seeded(done)

@@ -8,15 +8,9 @@ import typer
 
 from onesift.errors import BadInput, OpsError
 from onesift.platform import RELEASES
-from ops_cli.common import console, fail, noun, print_key_once
+from ops_cli.common import console, fail, noun, print_seeded
 
 app = noun("Local container hosts: up, down, status.")
-
-
-def seeded(done) -> None:
-    console.print(f"{done.slug}: {'created' if done.created else 'exists, left as it is'}")
-    if done.key:
-        print_key_once(done.slug, done.key)
 
 
 @app.command()
@@ -32,7 +26,7 @@ def up(
     from onesift.local_hosts import LOOPBACK, SECRETS, bring_up  # the docker SDK: not for --help
 
     try:
-        h = bring_up(kind, deploy, seed, release, seeded)
+        h = bring_up(kind, deploy, seed, release, print_seeded)
     except BadInput as e:
         fail(str(e), 2)
     except OpsError as e:

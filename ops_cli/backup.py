@@ -9,7 +9,7 @@ from rich.text import Text
 
 from onesift import backups
 from onesift.settings import validate_slug
-from ops_cli.common import InventoryOpt, console, err, fail, literal, noun, problem, refuse_destructive, session
+from ops_cli.common import InventoryOpt, console, err, fail, literal, noun, problem, refuse_destructive, session, table
 
 app = noun("Backups: run, list, restore, verify.")
 
@@ -41,14 +41,9 @@ def run(
 @app.command("list")
 def list_(ctx: typer.Context, inventory: InventoryOpt = None):
     """List backup runs and their dumps."""
-    from rich.table import Table  # ~40 ms: not for --help
-
     with session(ctx, inventory) as s:
         runs = backups.list_runs(s)
-    table = Table("run", "state", "dumps", "bytes")
-    for r in runs:
-        table.add_row(*map(literal, (r.name, r.state, r.dumps, r.bytes)))
-    console.print(table)
+    print(table(["run", "state", "dumps", "bytes"], [[r.name, r.state, r.dumps, r.bytes] for r in runs]))
 
 
 @app.command()

@@ -50,6 +50,23 @@ def literal(value: object, style: str = "") -> Text:
     return Text(CONTROL.sub(lambda m: repr(m.group())[1:-1], str(value)), style=style)
 
 
+# In a table cell newline and tab are escaped too: a row is one line.
+CELL_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def table(columns: list[str], rows: list[list[object]]) -> str:
+    """``rows`` under their ``columns``, a line each, every cell padded to its column's widest and shown
+    as it is (control characters escaped). rich's Table took 0.72 s to draw 1,000 tenants, most of
+    `ops tenant list` (issue 10), and cut long cells to fit 80 columns when not on a terminal."""
+    from rich.cells import cell_len  # a wide character takes two columns
+
+    text = [columns, *([CELL_CONTROL.sub(lambda m: repr(m.group())[1:-1], str(c)) for c in row] for row in rows)]
+    widths = [max(cell_len(line[i]) for line in text) for i in range(len(columns))]
+    text.insert(1, ["-" * w for w in widths])
+    return "\n".join("  ".join(c + " " * (w - cell_len(c)) for c, w in zip(line, widths)).rstrip()
+                     for line in text)
+
+
 def fail(message: str, code: int = 1) -> None:
     # soft_wrap: without a terminal rich wraps at 80 columns, and a refusal is one line.
     err.print(Text.assemble(("error:", "bold red"), " ", literal(message)), soft_wrap=True)

@@ -51,7 +51,7 @@ def tenant_row(text: str) -> dict:
 
 @pytest.mark.parametrize("text", HOSTILE)
 def test_tenant_table_shows_text_literally(text):
-    out = rendered(tenant.tenant_table([tenants.Summary(**tenant_row(text))]))
+    out = tenant.tenant_table([tenants.Summary(**tenant_row(text))])
     assert shown(text) in out and "\x1b" not in out and "\x07" not in out
 
 
@@ -108,7 +108,7 @@ def runner(monkeypatch):
     """A CliRunner; connecting to a host fails the test; the environment is restored after."""
     saved = dict(os.environ)
     monkeypatch.delenv("ONESIFT_INVENTORY", raising=False)
-    monkeypatch.setattr(HostSession, "connect", lambda self: pytest.fail("connected to a host"))
+    monkeypatch.setattr(HostSession, "shell", lambda self, *a, **k: pytest.fail("reached a host"))
     yield CliRunner()
     os.environ.clear()
     os.environ.update(saved)

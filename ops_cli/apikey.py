@@ -8,8 +8,10 @@ from typing import Annotated
 
 import typer
 
-from onesift import apikeys, tenants
-from ops_cli.common import InventoryOpt, JsonOpt, console, literal, noun, print_key_once, session, table
+from ops_cli.common import InventoryOpt, JsonOpt, console, lazy, literal, noun, print_key_once, session, table
+
+apikeys = lazy("onesift.apikeys")
+tenants = lazy("onesift.tenants")
 
 app = noun("API keys of a tenant.")
 

@@ -9,11 +9,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from onesift import audit
 from onesift.errors import BadInput
 from onesift.settings import validate_slug
-from onesift.inventory import offline_settings
-from ops_cli.common import InventoryOpt, JsonOpt, console, err, fail, inventory_of, noun, problem, session, table
+from ops_cli.common import InventoryOpt, JsonOpt, console, err, fail, inventory_of, lazy, noun, problem, session, table
+
+audit = lazy("onesift.audit")
+inventory_file = lazy("onesift.inventory")
 
 app = noun("The auditor's report: grants and RLS policies; the audit trail.")
 
@@ -31,7 +32,7 @@ def grants(
 ):
     """Print the role x schema x object-class privilege matrix and RLS policies from the templates. Connects to nothing."""
     try:
-        settings = offline_settings(inventory_of(ctx, inventory))
+        settings = inventory_file.offline_settings(inventory_of(ctx, inventory))
     except BadInput as e:
         fail(str(e), 2)
     print(audit.render_markdown(settings) if fmt is Format.md else audit.render_csv(settings), end="")

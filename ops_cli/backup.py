@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Optional
 
 import typer
-from rich.text import Text
 
-from onesift import backups
 from onesift.settings import validate_slug
-from ops_cli.common import InventoryOpt, console, err, fail, literal, noun, problem, refuse_destructive, session, table
+from ops_cli.common import (
+    InventoryOpt, assemble, console, err, fail, lazy, literal, noun, problem, refuse_destructive, session, table,
+)
+
+backups = lazy("onesift.backups")
 
 app = noun("Backups: run, list, restore, verify.")
 
@@ -35,7 +37,7 @@ def run(
             progress.update(task, advance=1, description=literal(step).markup)
 
         name = backups.run(s, s.settings.backup_tenant_dumps if tenant_dumps is None else tenant_dumps, advance)
-    console.print(Text.assemble("backup run ", literal(name, "bold"), " complete"))
+    console.print(assemble("backup run ", literal(name, "bold"), " complete"))
 
 
 @app.command("list")
@@ -60,7 +62,7 @@ def restore(
         validate_slug(tenant)
         refuse_destructive(s, yes, allow_production, f"restoring tenant {tenant!r}")
         name = backups.restore(s, tenant, run)
-        console.print(Text.assemble("restored tenant ", literal(tenant, "bold"), literal(f" from run {name}")))
+        console.print(assemble("restored tenant ", literal(tenant, "bold"), literal(f" from run {name}")))
 
 
 @app.command()

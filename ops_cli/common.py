@@ -2,25 +2,59 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
+import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
+from types import ModuleType
 from typing import TYPE_CHECKING, Annotated, Iterator, Optional
 
 import typer
-from rich.console import Console
-from rich.text import Text
 
 from onesift.errors import BadInput, OpsError
 from onesift.settings import DEFAULT_INVENTORY
 
-if TYPE_CHECKING:  # pyinfra loads in ~0.9 s: only commands that reach a host import it (issue 10)
+if TYPE_CHECKING:
+    from rich.text import Text
+
     from onesift.apikeys import NewKey
     from onesift.tenants import Seeded
     from onesift.session import HostSession
 
-console = Console()
-err = Console(stderr=True)
+
+def lazy(name: str) -> ModuleType:
+    """Module ``name``, loaded when first used (the importlib documentation's LazyLoader recipe).
+
+    `ops --help` reads every command's options but runs none, and the core's
+    services and rich took ~80 ms of its ~0.25 s (issue 10, target 0.3 s): the
+    command modules name them at the top and load them only when a command runs."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec(name)
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+class LazyConsole:
+    """A rich Console made on first use (rich.console takes ~30 ms to import)."""
+
+    def __init__(self, **options):
+        self.options, self.made = options, None
+
+    def __getattr__(self, name: str):
+        if self.made is None:
+            from rich.console import Console
+
+            self.made = Console(**self.options)
+        return getattr(self.made, name)
+
+
+console = LazyConsole()
+err = LazyConsole(stderr=True)
 
 
 @dataclass
@@ -47,7 +81,16 @@ def literal(value: object, style: str = "") -> Text:
 
     Names, slugs, paths and host output are text from users and databases;
     printed as markup, ``[/]`` in a tenant name crashed ``ops tenant list``."""
+    from rich.text import Text
+
     return Text(CONTROL.sub(lambda m: repr(m.group())[1:-1], str(value)), style=style)
+
+
+def assemble(*parts) -> Text:
+    """rich's Text.assemble: pieces of text, each a string, a (string, style) pair or a literal()."""
+    from rich.text import Text
+
+    return Text.assemble(*parts)
 
 
 # In a table cell newline and tab are escaped too: a row is one line.
@@ -69,13 +112,13 @@ def table(columns: list[str], rows: list[list[object]]) -> str:
 
 def fail(message: str, code: int = 1) -> None:
     # soft_wrap: without a terminal rich wraps at 80 columns, and a refusal is one line.
-    err.print(Text.assemble(("error:", "bold red"), " ", literal(message)), soft_wrap=True)
+    err.print(assemble(("error:", "bold red"), " ", literal(message)), soft_wrap=True)
     raise typer.Exit(code)
 
 
 def problem(label: str, detail: str) -> None:
     """One line on stderr for one of several problems (drift, a failed tenant): a red label, then the detail as it is."""
-    err.print(Text.assemble((label, "red"), " ", literal(detail)), soft_wrap=True)
+    err.print(assemble((label, "red"), " ", literal(detail)), soft_wrap=True)
 
 
 @contextmanager
@@ -117,7 +160,7 @@ def session(ctx: typer.Context, inventory: str | None) -> Iterator[HostSession]:
 
 def print_key_once(slug: str, made: NewKey) -> None:
     # The key goes to stdout alone (for scripts); the warning to stderr.
-    err.print(Text.assemble("API key for ", literal(slug, "bold"),
+    err.print(assemble("API key for ", literal(slug, "bold"),
                             literal(f" (id {made.key_id}); it is shown only this once:")))
     print(made.api_key)
 

@@ -154,3 +154,16 @@ def test_container_command_line():
 
     assert ContainerExec("docker", "onesift-dev").argv("id -u") == ["docker", "exec", "-i", "onesift-dev",
                                                                      "sh", "-c", "id -u"]
+
+
+def test_help_loads_no_service_and_no_rich():
+    """`ops --help` reads every command's options and runs none: the core's services, rich and
+    pydantic (typer 0.29's) cost ~190 ms of it (issue 10, target 0.3 s; bench/run.py times it)."""
+    probe = ("import sys\nfrom ops_cli.main import app\n"
+             "try:\n    app(['--help'])\nexcept SystemExit:\n    pass\n"
+             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('rich', 'pydantic', 'jinja2')))\n"
+             "print([m for m in ('onesift.tenants', 'onesift.apikeys', 'onesift.audit', 'onesift.backups')"
+             " if m in sys.modules and type(sys.modules[m]).__name__ != '_LazyModule'])\n")
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-2:] == ["[]", "[]"]

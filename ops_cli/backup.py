@@ -30,7 +30,7 @@ def run(
     """Back up the whole database now (what the nightly job does)."""
     from rich.progress import Progress  # ~40 ms: not for --help
 
-    with session(ctx, inventory) as s, Progress(console=err, transient=True) as progress:
+    with session(ctx, inventory) as s, Progress(console=err.console, transient=True) as progress:
         task = progress.add_task("backup", total=None)
 
         def advance(step: str) -> None:  # a task description is markup: names from the host go in escaped

@@ -40,17 +40,22 @@ def lazy(name: str) -> ModuleType:
 
 
 class LazyConsole:
-    """A rich Console made on first use (rich.console takes ~30 ms to import)."""
+    """A rich Console made on first use (rich.console takes ~30 ms to import); ``.console`` is the
+    Console itself, for what rich takes one (a progress bar)."""
 
     def __init__(self, **options):
         self.options, self.made = options, None
 
-    def __getattr__(self, name: str):
+    @property
+    def console(self):
         if self.made is None:
             from rich.console import Console
 
             self.made = Console(**self.options)
-        return getattr(self.made, name)
+        return self.made
+
+    def __getattr__(self, name: str):
+        return getattr(self.console, name)
 
 
 console = LazyConsole()

@@ -119,7 +119,7 @@ def migrate(
     from rich.progress import Progress  # ~40 ms: not for --help
 
     with session(ctx, inventory) as s:
-        with Progress(console=err) as progress:
+        with Progress(console=err.console) as progress:
             task = progress.add_task(f"migrate to v{steps.tenant_version()}", total=None)
 
             def advance(n: int, total: int, note: str) -> None:
@@ -153,7 +153,7 @@ def import_(
 
     with refusing_bad_input():
         customers = tenants.read_import(csv_file)  # before the inventory: a bad file never reaches a host
-    with session(ctx, inventory) as s, Progress(console=err) as progress:
+    with session(ctx, inventory) as s, Progress(console=err.console) as progress:
         task = progress.add_task("onboarding", total=None)
         made = tenants.import_all(s, customers, batch,
                                   lambda n, total: progress.update(task, advance=n, total=total))

@@ -111,6 +111,10 @@ class HostSession:
         lines = [line for line in self.run_sql(sql, database) if line.strip()]
         return json.loads(lines[-1]) if lines else None
 
+    def query_rows(self, sql: str, database: str | None = None) -> list:
+        """Run SQL whose last statement returns a JSON value a row; those values."""
+        return [json.loads(line) for line in self.run_sql(sql, database) if line.strip()]
+
     def pyinfra(self, deploy: str, *args: str, dry: bool = False) -> int:
         """Run a pyinfra deploy (a file or module.function) against this inventory."""
         # -y skips change detection, so a dry run must not pass it.

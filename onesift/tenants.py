@@ -139,7 +139,7 @@ def create(s: HostSession, new: NewCustomer) -> Created:
 
 
 def list_all(s: HostSession) -> list[Summary]:
-    return [Summary(**row) for row in s.query_json(query("tenant_list", s.settings))]
+    return [Summary(**row) for row in s.query_rows(query("tenant_list", s.settings))]
 
 
 def details(s: HostSession, slug: str) -> Details:

@@ -80,7 +80,7 @@ def test_fail_prints_one_literal_line(text, capsys):
 # --- commands, with a stand-in for the host -------------------------------------------
 
 class FakeSession:
-    """Answers query_json from a list, in order, as the host would."""
+    """Answers query_json and query_rows from a list, in order, as the host would."""
 
     settings = Settings()
 
@@ -89,6 +89,8 @@ class FakeSession:
 
     def query_json(self, sql, database=None):
         return self.answers.pop(0)
+
+    query_rows = query_json  # tenant list: the rows, a JSON value each
 
 
 @pytest.fixture

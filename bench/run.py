@@ -460,6 +460,9 @@ def bring_up(release: str = RELEASES[0]) -> HostSession:
     return HostSession(INVENTORY)
 
 
+SECTIONS = ("redeploy", "cli", "rls", "validation", "migrate", "backup")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--tenants", type=counts, default="100,1000", help="comma-separated tenant counts")
@@ -469,7 +472,11 @@ def main() -> None:
     p.add_argument("--calls", type=positive, default=100, help="validations per client")
     p.add_argument("--release", choices=RELEASES, default=RELEASES[0], help="the bench host's Debian release")
     p.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
+    p.add_argument("--only", type=lambda text: set(text.split(",")), default=set(SECTIONS),
+                   help=f"comma-separated sections, of: {', '.join(SECTIONS)} (the onboarding, which makes the tenants, runs either way)")
     args = p.parse_args()
+    if args.only - set(SECTIONS):
+        p.error(f"unknown section {sorted(args.only - set(SECTIONS))[0]!r}; sections: {', '.join(SECTIONS)}")
     sizes = args.tenants
 
     t = bring_up(args.release)
@@ -477,16 +484,19 @@ def main() -> None:
     print(f"{'measurement':68} {'value':>9} {'baseline':>9} {'ratio':>8}  target")
     try:
         reset()
-        empty = bench_redeploy("0 tenants")
+        n = max(sizes)
+        empty = bench_redeploy("0 tenants") if "redeploy" in args.only else None
         bench_onboarding(t, sizes)  # leaves max(sizes) tenants, made by the floor
-        full = bench_redeploy(f"{max(sizes)} tenants")
-        # "Not growing with tenant count": 1.2x leaves room for run-to-run noise.
-        report(f"no-change redeploy with {max(sizes)} tenants vs with 0 (s)", full, empty, limit=1.2)
-        bench_cli_start(max(sizes))
-        bench_rls(args.rls_rows, args.rls_loops)
-        bench_validation(args.clients, args.calls)
-        bench_migrate(t, max(sizes))
-        bench_backup(t, max(sizes))
+        if "redeploy" in args.only:
+            full = bench_redeploy(f"{n} tenants")
+            # "Not growing with tenant count": 1.2x leaves room for run-to-run noise.
+            report(f"no-change redeploy with {n} tenants vs with 0 (s)", full, empty, limit=1.2)
+        sections = {"cli": lambda: bench_cli_start(n), "rls": lambda: bench_rls(args.rls_rows, args.rls_loops),
+                    "validation": lambda: bench_validation(args.clients, args.calls),
+                    "migrate": lambda: bench_migrate(t, n), "backup": lambda: bench_backup(t, n)}
+        for name, section in sections.items():
+            if name in args.only:
+                section()
     finally:
         t.close()
     print(f"targets missed: {len(MISSED)}" + "".join(f"\n  {name}" for name in MISSED))

@@ -146,7 +146,7 @@ def pgbackrest(s: HostSession, *args: str) -> str:
 
 def info(s: HostSession) -> dict:
     """``pgbackrest info`` of the stanza; OpsError with pgBackRest's error line when it fails."""
-    lines = s.shell(f"cd / && {pgbackrest(s, '--output=json', 'info')} 2>&1 || true")
+    lines = s.shell(f"cd / && {pgbackrest(s, '--output=json', 'info')} 2>&1 | tr -cd '[:print:]\\n'")  # see PgBackRestInfo
     try:
         return json.loads("\n".join(lines))[0]
     except (ValueError, IndexError):
@@ -167,7 +167,9 @@ def status(s: HostSession) -> Status:
         stanza = {}
     code = (stanza.get("status") or {}).get("code")
     if stanza and code not in (0, 2):
-        st.problems.append(f"stanza {c.stanza}: {(stanza.get('status') or {}).get('message')}")
+        repos = [r.get("status", {}).get("message", "") for r in stanza.get("repo", []) if r.get("status", {}).get("code")]
+        why = (repos or [(stanza.get("status") or {}).get("message") or ""])[0].splitlines()[0][:300]
+        st.problems.append(f"pgbackrest info: stanza {c.stanza}: {why}")
     for b in stanza.get("backup", []):
         st.backups.append({"label": b["label"], "type": b["type"], "stop": b["timestamp"]["stop"],
                            "age_hours": round((now - b["timestamp"]["stop"]) / 3600, 2), "error": bool(b.get("error"))})
@@ -189,7 +191,7 @@ def status(s: HostSession) -> Status:
         st.check = "skipped: archiving fails"  # it would wait archive-timeout for a segment that cannot arrive
     elif stanza:
         out = s.shell(f"cd / && {pgbackrest(s, 'check')} >/tmp/onesift-check.$$ 2>&1; rc=$?; "
-                      "grep -m 1 ERROR /tmp/onesift-check.$$; rm -f /tmp/onesift-check.$$; echo rc=$rc")
+                      "grep -m 1 ERROR /tmp/onesift-check.$$ | tr -cd '[:print:]\\n'; rm -f /tmp/onesift-check.$$; echo rc=$rc")
         ok = out and out[-1] == "rc=0"
         st.check = "ok" if ok else (out[0].strip()[:300] if len(out) > 1 else "failed")
         if not ok:

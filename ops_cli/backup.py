@@ -17,6 +17,11 @@ from ops_cli.common import (InventoryOpt, JsonOpt, console, err, fail, literal, 
 
 app = noun("Backups: status, point-in-time recovery (pitr, drill), logical runs (run, list, verify), restore.")
 
+def say(text) -> None:
+    """One line on stdout, unwrapped: monitoring and scripts read these (rich wraps at 80 columns without a terminal)."""
+    console.print(text, soft_wrap=True)
+
+
 RunOpt = Annotated[Optional[str], typer.Option("--run", help="Backup run (default: latest).")]
 
 
@@ -78,13 +83,13 @@ def restore(
         refuse_destructive(s, yes, allow_production, f"restoring tenant {tenant!r}")
         if target is None:
             name = backups.restore(s, tenant, run)
-            console.print(Text.assemble("restored tenant ", literal(tenant, "bold"), literal(f" from run {name}")))
+            say(Text.assemble("restored tenant ", literal(tenant, "bold"), literal(f" from run {name}")))
             return
         from onesift import pitr
 
         with console.status(literal(f"restoring the database to {target} in scratch")):
             done = pitr.restore_tenant(s, tenant, target, keep)
-    console.print(Text.assemble("restored tenant ", literal(tenant, "bold"),
+    say(Text.assemble("restored tenant ", literal(tenant, "bold"),
                                 literal(f" to {target} (last transaction there {done.reached or 'none'}; "
                                         f"restore {done.seconds:.1f} s); every other tenant kept its data")))
 
@@ -114,17 +119,17 @@ def status(ctx: typer.Context, json_: JsonOpt = False, inventory: InventoryOpt =
         raise typer.Exit(1 if st.problems else 0)
     def described(b):
         return f"{b['label']} ({b['age_hours']:.1f} h old)" if b else "none"
-    console.print(literal(f"pgBackRest stanza {st.stanza}: last full {described(st.last_full)}, "
+    say(literal(f"pgBackRest stanza {st.stanza}: last full {described(st.last_full)}, "
                           f"last diff {described(st.last_diff)}, {len(st.backups)} backups"))
     a = st.archiver
-    console.print(literal(f"WAL archiving: {a.get('archived_count', 0)} archived, last {a.get('last_archived_wal') or 'none'} "
+    say(literal(f"WAL archiving: {a.get('archived_count', 0)} archived, last {a.get('last_archived_wal') or 'none'} "
                           f"{a.get('lag_seconds')} s ago, {a.get('failed_count', 0)} failed, {a.get('ready', 0)} waiting; "
                           f"pgbackrest check: {st.check}"))
     if logical:
         if logical["last_failure"]:
             problem("last nightly run failed:", logical["last_failure"])
         if logical["last_good_run"]:
-            console.print(literal(f"last good backup run {logical['last_good_run']}: {logical['age_hours']:.1f} h old "
+            say(literal(f"last good backup run {logical['last_good_run']}: {logical['age_hours']:.1f} h old "
                                   f"(limit {logical['limit_hours']} h)"))
     for p in st.problems:
         problem("error:", p)
@@ -159,10 +164,10 @@ def pitr(
             with console.status(literal(f"restoring to {target} into the scratch instance")):
                 done = service.restore(s, target, keep)
     where = "the live cluster" if in_place else "scratch"
-    console.print(literal(f"restored {where} to {done.target}: last transaction {done.reached or 'none'}, "
+    say(literal(f"restored {where} to {done.target}: last transaction {done.reached or 'none'}, "
                           f"newest marker {done.marker or 'none'}, in {done.seconds:.1f} s"))
     if done.kept:
-        console.print(literal(f"scratch instance kept: psql -h {done.socket} -p {done.port} (as postgres on the host); "
+        say(literal(f"scratch instance kept: psql -h {done.socket} -p {done.port} (as postgres on the host); "
                               "drop it with onesift-pitr stop"))
 
 
@@ -175,7 +180,7 @@ def drill(ctx: typer.Context, inventory: InventoryOpt = None):
     with session(ctx, inventory) as s:
         with console.status("restore drill"):
             line = pitr.drill(s)
-    console.print(literal(line))
+    say(literal(line))
 
 
 @app.command()

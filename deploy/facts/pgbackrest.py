@@ -43,7 +43,10 @@ class PgBackRestInfo(FactBase):
         if cipher_type:
             env = (f"export PGBACKREST_REPO1_CIPHER_TYPE={shlex.quote(cipher_type)}; "
                    "IFS= read -r PGBACKREST_REPO1_CIPHER_PASS && export PGBACKREST_REPO1_CIPHER_PASS; ")
-        return f"{env}{pgbackrest(stanza, '--output=json', 'info')} 2>&1 || true"
+        # Printable text only: a passphrase that does not open the repository
+        # makes pgBackRest quote the bytes it could not read, which broke the
+        # connector's UTF-8 decoding of the output.
+        return f"{env}{pgbackrest(stanza, '--output=json', 'info')} 2>&1 | tr -cd '[:print:]\\n'"
 
     def process(self, output):
         text = "\n".join(output)
@@ -53,6 +56,9 @@ class PgBackRestInfo(FactBase):
             errors = [line for line in output if "ERROR" in line] or output or ["no output"]
             return {"error": errors[0].strip()}
         status = stanza.get("status", {})
+        if status.get("code") == 99:  # "other": the repository could not be read (a wrong passphrase, say)
+            repos = [r.get("status", {}).get("message", "") for r in stanza.get("repo", [])]
+            return {"error": ([m for m in repos if m] or [status.get("message") or "unreadable"])[0].splitlines()[0]}
         return {
             "status": status.get("code"),
             "message": status.get("message"),

@@ -16,6 +16,7 @@ against the same at 100 tenants (<= 2x). Too long for CI (24 minutes at
     .venv/bin/python bench/scale.py                  # N = 10,000
     .venv/bin/python bench/scale.py --tenants 300    # a quick look
     .venv/bin/python bench/scale.py --check          # exit 1 if a target is missed
+    .venv/bin/python bench/scale.py --only "audit check,migrate-all"   # some lines only
 """
 
 from __future__ import annotations
@@ -63,22 +64,32 @@ def restore(slug: str) -> float:
     return statistics.median(ops("backup", "restore", "--tenant", slug, "--yes") for _ in range(3))
 
 
-def measure(t, n: int, have: int) -> dict[str, float]:
-    """Every command at ``n`` tenants, having imported them from ``have``."""
+def measure(t, n: int, have: int, only: set[str] | None = None) -> dict[str, float]:
+    """Every command at ``n`` tenants (or those in ``only``), having imported them from ``have``."""
     times: dict[str, float] = {"import, per tenant": import_to(t, n, have)}
     print(f"-- {n} tenants", flush=True)
-    times["create one tenant"], times["show one tenant"] = create_and_drop()
-    times["list tenants"] = ops("tenant", "list")
-    times["no-change redeploy"] = bench.redeploy_seconds()
-    times["audit check"] = ops("audit", "check")
-    times["no-op migrate"] = ops("tenant", "migrate")
-    times["nightly job"] = timed(t.shell, f"TENANT_DUMPS=no {BACKUP} all >/dev/null")
-    times["verify"] = ops("backup", "verify")
-    times["restore one tenant"] = restore(slugs(n)[n // 2])
-    footprint(t, n)
-    ours, floor = bench.migrate_pair(t, slugs(n))
-    times["migrate-all"], times["migrate-all floor"] = ours, floor
-    report(f"migrate {n} tenants (ADD COLUMN default + index): ops vs one psql (s)", ours, floor, limit=2)
+    wanted = lambda *names: only is None or any(name in only for name in names)  # noqa: E731
+    if wanted("create one tenant", "show one tenant"):
+        times["create one tenant"], times["show one tenant"] = create_and_drop()
+    steps = {
+        "list tenants": lambda: ops("tenant", "list"),
+        "no-change redeploy": bench.redeploy_seconds,
+        "audit check": lambda: ops("audit", "check"),
+        "no-op migrate": lambda: ops("tenant", "migrate"),
+        # the run a restore reads, and the footprint's dump size
+        "nightly job": lambda: timed(t.shell, f"TENANT_DUMPS=no {BACKUP} all >/dev/null"),
+        "verify": lambda: ops("backup", "verify"),
+        "restore one tenant": lambda: restore(slugs(n)[n // 2]),
+    }
+    for name, step in steps.items():
+        if wanted(name) or name == "nightly job" and wanted("restore one tenant", "verify"):
+            times[name] = step()
+    if only is None:
+        footprint(t, n)
+    if wanted("migrate-all"):
+        ours, floor = bench.migrate_pair(t, slugs(n))
+        times["migrate-all"], times["migrate-all floor"] = ours, floor
+        report(f"migrate {n} tenants (ADD COLUMN default + index): ops vs one psql (s)", ours, floor, limit=2)
     t.shell(f"rm -rf {t.settings.backup_dir}/2*")  # runs only the next measurement reads
     return times
 
@@ -130,7 +141,11 @@ def main() -> None:
     p.add_argument("--tenants", type=bench.positive, default=10_000, help="N; also timed at N/10, and a restore at 100 when N/10 is more")
     p.add_argument("--release", choices=bench.RELEASES, default=bench.RELEASES[0], help="the bench host's Debian release")
     p.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
+    p.add_argument("--only", type=lambda text: set(x.strip() for x in text.split(",")),
+                   help=f"comma-separated measurements, of: {', '.join(KINDS)} (tenants are imported either way)")
     args = p.parse_args()
+    if args.only and args.only - set(KINDS):
+        p.error(f"unknown measurement {sorted(args.only - set(KINDS))[0]!r}")
     n = args.tenants
     small = max(n // 10, 1)
     t = bench.bring_up(args.release)
@@ -139,20 +154,23 @@ def main() -> None:
     try:
         bench.reset()
         at_100, have = None, 0
-        if small > 100:
+        if small > 100 and (args.only is None or "restore one tenant" in args.only):
             bench.onboard_cli(100)
             at_100, have = restore_at(t, 100), 100
-        low = measure(t, small, have)
-        high = measure(t, n, small)
+        low = measure(t, small, have, args.only)
+        high = measure(t, n, small, args.only)
     finally:
         t.close()
     for name, limit in KINDS.items():
-        report(f"{name}: {n} vs {small} tenants (s)", high[name], low[name], limit=limit)
-    report(f"migrate-all floor (one psql): {n} vs {small} tenants (s)", high["migrate-all floor"], low["migrate-all floor"],
-           "context: PostgreSQL's own slope")
+        if name in high:
+            report(f"{name}: {n} vs {small} tenants (s)", high[name], low[name], limit=limit)
+    if "migrate-all" in high:
+        report(f"migrate-all floor (one psql): {n} vs {small} tenants (s)", high["migrate-all floor"],
+               low["migrate-all floor"], "context: PostgreSQL's own slope")
     if at_100:
         report(f"restore one tenant: {n} vs 100 tenants (s)", high["restore one tenant"], at_100, limit=2)
-    report(f"audit check at {n} tenants vs {AUDIT_LIMIT_S:g} s (s)", high["audit check"], AUDIT_LIMIT_S, limit=1)
+    if "audit check" in high:
+        report(f"audit check at {n} tenants vs {AUDIT_LIMIT_S:g} s (s)", high["audit check"], AUDIT_LIMIT_S, limit=1)
     print(f"targets missed: {len(bench.MISSED)}" + "".join(f"\n  {name}" for name in bench.MISSED))
     if args.check and bench.MISSED:
         sys.exit(1)

@@ -73,7 +73,7 @@ class Run:
 
 def list_runs(s: HostSession) -> list[Run]:
     lines = s.shell(
-        f"cd {shlex.quote(s.settings.backup_dir)} 2>/dev/null && for d in */; do d=${{d%/}}; [ -L $d ] && continue; "
+        f"cd {shlex.quote(s.settings.backup_dir)} 2>/dev/null && for d in */; do d=${{d%/}}; [ -d \"$d\" ] && [ ! -L \"$d\" ] || continue; "
         "echo \"$d $( [ -e $d/COMPLETE ] && echo complete || echo partial ) "
         "$(ls $d | grep -c '\\.dump$') $(du -sb $d | cut -f1)\"; done || true"
     )

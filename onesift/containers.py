@@ -13,6 +13,8 @@ local containers.
 The guard wraps the connector's ``connect``, as ``onesift/ssh.py`` wraps the
 SSH one: ``config.py`` (which pyinfra runs before connecting, from the repo
 directory) and ``onesift.session`` call ``refuse_unmanaged_containers()``.
+The host session checks the same before it runs ``docker exec``
+(``onesift.session.refuse_missing_container``).
 A wrapper rather than a connector of our own (an entry point under another
 name) because it also covers an inventory that says ``@docker/``, and rather
 than inventory-file code because it covers every inventory, not just ours.
@@ -22,9 +24,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-
-from pyinfra.api.exceptions import ConnectError
-from pyinfra.connectors.docker import DockerConnector
 
 ONLY_OPS = "only `ops host up` creates or starts the local containers"
 
@@ -48,6 +47,9 @@ def container_problem(docker_cmd: str, name: str) -> str | None:
 
 def refuse_unmanaged_containers() -> None:
     """Make pyinfra's docker/podman connectors refuse a missing or stopped container (idempotent)."""
+    from pyinfra.api.exceptions import ConnectError
+    from pyinfra.connectors.docker import DockerConnector
+
     connect = DockerConnector.connect
     if getattr(connect, "refuses_unmanaged", False):
         return
@@ -61,13 +63,3 @@ def refuse_unmanaged_containers() -> None:
 
     connect_running_only.refuses_unmanaged = True
     DockerConnector.connect = connect_running_only
-
-
-def docker_hosts(inventory) -> list[tuple[str, str]]:
-    """(docker command, container name) of each container host in a pyinfra inventory."""
-    found = []
-    for host in inventory:
-        cls = getattr(host, "connector_cls", None)
-        if isinstance(cls, type) and issubclass(cls, DockerConnector):
-            found.append((cls.docker_cmd, host.data.get("docker_identifier")))
-    return found

@@ -15,7 +15,7 @@ def refuse_bad_server_input(s: HostSession) -> None:
     BadInput before the host is reached: pyinfra would refuse it only once connected."""
     from deploy import tls
 
-    tls.from_data(s.host.data)
+    tls.from_data(s.data)
 
 
 def deploy(s: HostSession, deploy: str, dry: bool = False) -> int:

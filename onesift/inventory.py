@@ -1,6 +1,7 @@
 """
-An inventory's data read without pyinfra, for the commands that connect to
-nothing (`ops sql render`, `ops audit grants`). Loading an inventory through
+An inventory's host and its data read without pyinfra, for every `ops`
+command (the host session reaches the host without pyinfra's connector where
+it can: onesift/transport.py). Loading an inventory through
 pyinfra imports its connectors and paramiko, ~0.9 s before the first line
 is printed (issue 10). This reads the part of pyinfra's rules (pyinfra_cli
 make_inventory_from_files) that settings need: the inventory file's host
@@ -75,6 +76,11 @@ def inventory_path(inventory: str) -> Path:
 
 def host_data(inventory: str) -> dict:
     """The data of the one host ``inventory`` names; BadInput if it names none or several."""
+    return host_entry(inventory)[1]
+
+
+def host_entry(inventory: str) -> tuple[str, dict]:
+    """The name and data of the one host ``inventory`` names; BadInput if it names none or several."""
     path = inventory_path(inventory)
     try:
         found = groups(run_file(path))
@@ -88,7 +94,7 @@ def host_data(inventory: str) -> dict:
     if len(hosts) != 1:
         raise BadInput(f"{path} {f'has {len(hosts)} hosts' if hosts else 'defines no hosts'}; ops works on one database host")
     try:
-        return merged_data(path, found, hosts[0])
+        return hosts[0][0], merged_data(path, found, hosts[0])
     except Exception as e:  # group data is Python too
         raise BadInput(f"cannot load inventory {path}: {file_error(e, path, getattr(e, 'filename', None) or 'its group data')}") from None
 

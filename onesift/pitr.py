@@ -15,7 +15,6 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from onesift.errors import BadInput, OpsError
-from onesift.queries import query
 from onesift.settings import validate_slug
 
 if TYPE_CHECKING:
@@ -77,6 +76,7 @@ class Restored:
     kept: bool = False
     port: int | None = None
     socket: str | None = None
+    replaced: float | None = None  # a tenant restore: seconds to dump the schema from scratch and replace it live
 
 
 def restore(s: HostSession, target: Target, keep: bool = False) -> Restored:
@@ -106,7 +106,8 @@ def restore_tenant(s: HostSession, slug: str, target: Target, keep: bool = False
     found = key_values(s.shell(f"{SCRIPT} tenant {shlex.quote(slug)} {target.args()}"))
     if not keep:
         s.shell(f"{SCRIPT} stop")
-    return Restored(str(target), found.get("reached", ""), found.get("marker", ""), float(found.get("seconds", 0)), keep)
+    return Restored(str(target), found.get("reached", ""), found.get("marker", ""), float(found.get("seconds", 0)), keep,
+                    replaced=float(found.get("replaced", 0)))
 
 
 def drill(s: HostSession) -> str:
@@ -156,6 +157,8 @@ def info(s: HostSession) -> dict:
 
 def status(s: HostSession) -> Status:
     """Backups, archiving, check and the last job; ``problems`` says what is wrong (empty: healthy)."""
+    from onesift.queries import query  # jinja2: not for `ops --help`
+
     c = s.settings.pgbackrest
     st = Status(c.stanza)
     st.archiver = s.query_json(query("pitr_archiver", s.settings)) or {}

@@ -36,6 +36,7 @@ TENANT_SETTING = "onesift.tenant"
 TENANT_VERSION_MARK = "OneSift tenant schema v"
 # customers.handover_threshold: its default and CHECK range (sql/migrations/0003).
 HANDOVER_THRESHOLD = 3
+MODES = ("email", "api")  # system.ingestion_mode
 HANDOVER_THRESHOLD_RANGE = (1, 100)
 
 

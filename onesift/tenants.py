@@ -18,6 +18,7 @@ from onesift.queries import query
 from onesift.steps import create_tenant
 from onesift.settings import (
     HANDOVER_THRESHOLD,
+    MODES,
     BadInput,
     check_tenant_ceiling,
     schema_for,
@@ -25,7 +26,6 @@ from onesift.settings import (
     validate_slug,
 )
 
-MODES = ("email", "api")  # system.ingestion_mode
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 if TYPE_CHECKING:
@@ -139,7 +139,7 @@ def create(s: HostSession, new: NewCustomer) -> Created:
 
 
 def list_all(s: HostSession) -> list[Summary]:
-    return [Summary(**row) for row in s.query_json(query("tenant_list", s.settings))]
+    return [Summary(**row) for row in s.query_rows(query("tenant_list", s.settings))]
 
 
 def details(s: HostSession, slug: str) -> Details:

@@ -9,11 +9,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from onesift import audit
 from onesift.errors import BadInput
 from onesift.settings import validate_slug
-from onesift.inventory import offline_settings
-from ops_cli.common import InventoryOpt, JsonOpt, console, err, fail, inventory_of, literal, noun, problem, session
+from ops_cli.common import InventoryOpt, JsonOpt, console, err, fail, inventory_of, lazy, noun, problem, session, table
+
+audit = lazy("onesift.audit")
+inventory_file = lazy("onesift.inventory")
 
 app = noun("The auditor's report: grants and RLS policies; the audit trail.")
 
@@ -31,7 +32,7 @@ def grants(
 ):
     """Print the role x schema x object-class privilege matrix and RLS policies from the templates. Connects to nothing."""
     try:
-        settings = offline_settings(inventory_of(ctx, inventory))
+        settings = inventory_file.offline_settings(inventory_of(ctx, inventory))
     except BadInput as e:
         fail(str(e), 2)
     print(audit.render_markdown(settings) if fmt is Format.md else audit.render_csv(settings), end="")
@@ -59,8 +60,6 @@ def log(
     inventory: InventoryOpt = None,
 ):
     """Read the audit trail: who did what to which tenant, and when."""
-    from rich.table import Table  # ~40 ms: not for --help
-
     try:  # refused before the host is reached
         slug, when = tenant and validate_slug(tenant), audit.parse_since(since)
     except BadInput as e:
@@ -70,8 +69,5 @@ def log(
     if as_json:
         print(json.dumps([asdict(e) for e in entries], indent=1))
         return
-    table = Table("time", "actor", "action", "tenant", "details")
-    for e in entries:
-        table.add_row(literal(e.created_at), literal(e.actor), literal(e.action), literal(e.slug or ""),
-                      literal(json.dumps(e.details)))
-    console.print(table)
+    print(table(["time", "actor", "action", "tenant", "details"],
+                [[e.created_at, e.actor, e.action, e.slug or "", json.dumps(e.details)] for e in entries]))

@@ -6,16 +6,19 @@ from __future__ import annotations
 from typing import Annotated, Optional
 
 import typer
-from rich.text import Text
 
-from onesift import backups
 from onesift.errors import BadInput
-from onesift.pitr import TARGET_HELP, parse_target
+from onesift.pitr import TARGET_HELP, parse_target  # light: its queries load when a command runs
 from onesift.settings import validate_slug
-from ops_cli.common import (InventoryOpt, JsonOpt, console, err, fail, literal, noun, problem, refuse_destructive,
-                            refusing_bad_input, session)
+from ops_cli.common import (
+    InventoryOpt, JsonOpt, assemble, console, err, fail, lazy, literal, noun, problem, refuse_destructive,
+    refusing_bad_input, session, table,
+)
+
+backups = lazy("onesift.backups")
 
 app = noun("Backups: status, point-in-time recovery (pitr, drill), logical runs (run, list, verify), restore.")
+
 
 def say(text) -> None:
     """One line on stdout, unwrapped: monitoring and scripts read these (rich wraps at 80 columns without a terminal)."""
@@ -37,27 +40,22 @@ def run(
     """Back up the whole database now (what the nightly job does)."""
     from rich.progress import Progress  # ~40 ms: not for --help
 
-    with session(ctx, inventory) as s, Progress(console=err, transient=True) as progress:
+    with session(ctx, inventory) as s, Progress(console=err.console, transient=True) as progress:
         task = progress.add_task("backup", total=None)
 
         def advance(step: str) -> None:  # a task description is markup: names from the host go in escaped
             progress.update(task, advance=1, description=literal(step).markup)
 
         name = backups.run(s, s.settings.backup_tenant_dumps if tenant_dumps is None else tenant_dumps, advance)
-    console.print(Text.assemble("backup run ", literal(name, "bold"), " complete"))
+    console.print(assemble("backup run ", literal(name, "bold"), " complete"))
 
 
 @app.command("list")
 def list_(ctx: typer.Context, inventory: InventoryOpt = None):
     """List backup runs and their dumps."""
-    from rich.table import Table  # ~40 ms: not for --help
-
     with session(ctx, inventory) as s:
         runs = backups.list_runs(s)
-    table = Table("run", "state", "dumps", "bytes")
-    for r in runs:
-        table.add_row(*map(literal, (r.name, r.state, r.dumps, r.bytes)))
-    console.print(table)
+    print(table(["run", "state", "dumps", "bytes"], [[r.name, r.state, r.dumps, r.bytes] for r in runs]))
 
 
 @app.command()
@@ -83,15 +81,16 @@ def restore(
         refuse_destructive(s, yes, allow_production, f"restoring tenant {tenant!r}")
         if target is None:
             name = backups.restore(s, tenant, run)
-            say(Text.assemble("restored tenant ", literal(tenant, "bold"), literal(f" from run {name}")))
+            say(assemble("restored tenant ", literal(tenant, "bold"), literal(f" from run {name}")))
             return
         from onesift import pitr
 
         with console.status(literal(f"restoring the database to {target} in scratch")):
             done = pitr.restore_tenant(s, tenant, target, keep)
-    say(Text.assemble("restored tenant ", literal(tenant, "bold"),
+    say(assemble("restored tenant ", literal(tenant, "bold"),
                                 literal(f" to {target} (last transaction there {done.reached or 'none'}; "
-                                        f"restore {done.seconds:.1f} s); every other tenant kept its data")))
+                                        f"restore into scratch {done.seconds:.1f} s, dump and replace {done.replaced:.1f} s); "
+                                        "every other tenant kept its data")))
 
 
 @app.command()

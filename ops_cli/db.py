@@ -6,8 +6,10 @@ from typing import Annotated
 
 import typer
 
-from onesift import database, tenants
-from ops_cli.common import InventoryOpt, console, fail, literal, noun, print_seeded, refuse_destructive, session
+from ops_cli.common import InventoryOpt, console, fail, lazy, literal, noun, print_seeded, refuse_destructive, session
+
+database = lazy("onesift.database")
+tenants = lazy("onesift.tenants")
 
 app = noun("The database: init, migrate, setup, reset, seed.")
 

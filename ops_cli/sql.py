@@ -7,9 +7,10 @@ from typing import Annotated, Optional
 import typer
 
 from onesift.errors import BadInput
-from onesift.inventory import offline_settings
-from onesift.steps import step_sql
-from ops_cli.common import InventoryOpt, fail, inventory_of, noun
+from ops_cli.common import InventoryOpt, fail, inventory_of, lazy, noun
+
+inventory_file = lazy("onesift.inventory")
+steps = lazy("onesift.steps")
 
 app = noun("The SQL behind each step.")
 
@@ -23,6 +24,6 @@ def render(
 ):
     """Print a step's SQL, rendered with the inventory's settings. Connects to nothing."""
     try:
-        print(step_sql(offline_settings(inventory_of(ctx, inventory)), step, slug), end="")
+        print(steps.step_sql(inventory_file.offline_settings(inventory_of(ctx, inventory)), step, slug), end="")
     except BadInput as e:
         fail(str(e), 2)

@@ -9,21 +9,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
-from rich.text import Text
 
-from onesift import tenant_migrations, tenants
-from onesift.settings import HANDOVER_THRESHOLD, HANDOVER_THRESHOLD_RANGE
-from onesift.steps import tenant_version
+from onesift.settings import HANDOVER_THRESHOLD, HANDOVER_THRESHOLD_RANGE, MODES
 from ops_cli.common import (
-    InventoryOpt, JsonOpt, console, err, literal, problem, noun, refuse_destructive, refusing_bad_input, session,
+    InventoryOpt, JsonOpt, assemble, console, err, lazy, literal, problem, noun, refuse_destructive,
+    refusing_bad_input, session, table,
 )
 
 if TYPE_CHECKING:
-    from rich.table import Table
+    from rich.text import Text
+
+tenants = lazy("onesift.tenants")
+tenant_migrations = lazy("onesift.tenant_migrations")
+steps = lazy("onesift.steps")
 
 app = noun("Tenants: one customer, one schema.")
 
-Mode = Enum("Mode", {m: m for m in tenants.MODES}, type=str)
+Mode = Enum("Mode", {m: m for m in MODES}, type=str)
 
 
 @app.command()
@@ -42,7 +44,7 @@ def create(
     """Create a customer and its tenant schema (tables, indexes, RLS, grants, views)."""
     with session(ctx, inventory) as s:
         made = tenants.create(s, tenants.NewCustomer(slug, name, mode.value, handover_email, handover_threshold))
-        console.print(Text.assemble("created tenant ", literal(slug, "bold"),
+        console.print(assemble("created tenant ", literal(slug, "bold"),
                                     literal(f" in schema {made.schema} (customer {made.id})")))
 
 
@@ -54,21 +56,16 @@ def list_(ctx: typer.Context, as_json: JsonOpt = False, inventory: InventoryOpt 
     if as_json:
         print(json.dumps([asdict(r) for r in rows], indent=2))
         return
-    console.print(tenant_table(rows))
+    print(tenant_table(rows))
 
 
 LIST_COLUMNS = {"slug": "slug", "name": "name", "schema": "schema_name", "mode": "ingestion_mode",
                 "active": "is_active", "version": "schema_version", "keys": "active_keys"}
 
 
-def tenant_table(rows: list[tenants.Summary]) -> Table:
+def tenant_table(rows: list[tenants.Summary]) -> str:
     """The `ops tenant list` table; every cell literal, as names come from users."""
-    from rich.table import Table  # ~40 ms: not for --help
-
-    table = Table(*LIST_COLUMNS)
-    for r in rows:
-        table.add_row(*(literal(getattr(r, key)) for key in LIST_COLUMNS.values()))
-    return table
+    return table(list(LIST_COLUMNS), [[getattr(r, key) for key in LIST_COLUMNS.values()] for r in rows])
 
 
 @app.command()
@@ -88,9 +85,9 @@ SHOW_KEYS = ("slug", "name", "schema_name", "ingestion_mode", "handover_email", 
 
 def tenant_details(info: dict) -> Text:
     """The `ops tenant show` lines: `key: value`, then `  table: rows`; values literal."""
-    lines = [Text.assemble((key, "bold"), ": ", literal(info.get(key))) for key in SHOW_KEYS]
+    lines = [assemble((key, "bold"), ": ", literal(info.get(key))) for key in SHOW_KEYS]
     lines += [literal(f"  {tb}: {n}") for tb, n in info["rows"].items()]
-    return Text("\n").join(lines)
+    return assemble("\n").join(lines)
 
 
 @app.command()
@@ -105,7 +102,7 @@ def drop(
     with session(ctx, inventory) as s:
         refuse_destructive(s, yes, allow_production, f"dropping tenant {slug!r}")
         tenants.drop(s, slug)
-        console.print(Text.assemble("dropped tenant ", literal(slug, "bold")))
+        console.print(assemble("dropped tenant ", literal(slug, "bold")))
 
 
 @app.command()
@@ -122,11 +119,11 @@ def migrate(
     from rich.progress import Progress  # ~40 ms: not for --help
 
     with session(ctx, inventory) as s:
-        with Progress(console=err) as progress:
-            task = progress.add_task(f"migrate to v{tenant_version()}", total=None)
+        with Progress(console=err.console) as progress:
+            task = progress.add_task(f"migrate to v{steps.tenant_version()}", total=None)
 
             def advance(n: int, total: int, note: str) -> None:
-                label = " ".join([f"migrate to v{tenant_version()}", note]).strip()
+                label = " ".join([f"migrate to v{steps.tenant_version()}", note]).strip()
                 progress.update(task, advance=n, total=total, description=literal(label).markup)
 
             result = tenant_migrations.migrate_all(s, parallel, advance)
@@ -136,7 +133,7 @@ def migrate(
     for slug, error in sorted(result.retryable.items()):
         problem("waiting", f"{slug}: {error} (lock_timeout {wait} ms, tried {tries} times)")
     done = result.pending - len(result.failed) - len(result.retryable)
-    console.print(f"{done} of {result.pending} tenants migrated to v{tenant_version()}"
+    console.print(f"{done} of {result.pending} tenants migrated to v{steps.tenant_version()}"
                   + (f", {len(result.retried)} after waiting for a lock" if result.retried else ""))
     if result.failed or result.retryable:
         err.print("fix the failures, or let the app's locks go, and run `ops tenant migrate` again: "
@@ -156,7 +153,7 @@ def import_(
 
     with refusing_bad_input():
         customers = tenants.read_import(csv_file)  # before the inventory: a bad file never reaches a host
-    with session(ctx, inventory) as s, Progress(console=err) as progress:
+    with session(ctx, inventory) as s, Progress(console=err.console) as progress:
         task = progress.add_task("onboarding", total=None)
         made = tenants.import_all(s, customers, batch,
                                   lambda n, total: progress.update(task, advance=n, total=total))

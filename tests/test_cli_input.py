@@ -51,7 +51,7 @@ def tenant_row(text: str) -> dict:
 
 @pytest.mark.parametrize("text", HOSTILE)
 def test_tenant_table_shows_text_literally(text):
-    out = rendered(tenant.tenant_table([tenants.Summary(**tenant_row(text))]))
+    out = tenant.tenant_table([tenants.Summary(**tenant_row(text))])
     assert shown(text) in out and "\x1b" not in out and "\x07" not in out
 
 
@@ -80,7 +80,7 @@ def test_fail_prints_one_literal_line(text, capsys):
 # --- commands, with a stand-in for the host -------------------------------------------
 
 class FakeSession:
-    """Answers query_json from a list, in order, as the host would."""
+    """Answers query_json and query_rows from a list, in order, as the host would."""
 
     settings = Settings()
 
@@ -89,6 +89,8 @@ class FakeSession:
 
     def query_json(self, sql, database=None):
         return self.answers.pop(0)
+
+    query_rows = query_json  # tenant list: the rows, a JSON value each
 
 
 @pytest.fixture
@@ -108,7 +110,7 @@ def runner(monkeypatch):
     """A CliRunner; connecting to a host fails the test; the environment is restored after."""
     saved = dict(os.environ)
     monkeypatch.delenv("ONESIFT_INVENTORY", raising=False)
-    monkeypatch.setattr(HostSession, "connect", lambda self: pytest.fail("connected to a host"))
+    monkeypatch.setattr(HostSession, "shell", lambda self, *a, **k: pytest.fail("reached a host"))
     yield CliRunner()
     os.environ.clear()
     os.environ.update(saved)

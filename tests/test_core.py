@@ -120,3 +120,61 @@ def test_commands_that_reach_no_host_import_no_connector(args):
     out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+# --- how a session reaches its host (onesift/transport.py) ----------------------------------
+
+@pytest.mark.parametrize("name, data, transport", [
+    ("db1.example", {"ssh_user": "deploy", "_sudo": True, "pg_port": 5433}, "openssh"),
+    ("127.0.0.1", {"ssh_port": 22022, "ssh_key": "~/k", "ssh_known_hosts_file": "/kh",
+                   "ssh_strict_host_key_checking": "accept-new"}, "openssh"),
+    ("@docker/onesift-dev", {}, "container"),
+    ("@podman/db", {"_sudo": False}, "container"),
+    ("db1.example", {"ssh_password": "x"}, "pyinfra"),
+    ("db1.example", {"_su_user": "postgres"}, "pyinfra"),
+    ("db1.example", {"ssh_paramiko_connect_kwargs": {"timeout": 3}}, "pyinfra"),
+    ("@local", {}, "pyinfra"),
+    ("@chroot/srv/db", {}, "pyinfra"),
+])
+def test_a_session_reaches_its_host_as_its_data_asks(name, data, transport):
+    from onesift.transport import kind
+
+    assert kind(name, data) == transport
+
+
+def test_openssh_command_line_follows_pyinfra_data():
+    from onesift.transport import OpenSSH
+
+    t = OpenSSH.from_data("db1", {"ssh_hostname": "10.0.0.5", "ssh_port": 2222, "ssh_user": "deploy",
+                                  "ssh_key": "~/.ssh/id", "ssh_known_hosts_file": "/kh", "_sudo": True})
+    argv = t.argv("echo 'a b'; psql")
+    try:
+        assert argv[0] == "ssh" and argv[-2] == "deploy@10.0.0.5"
+        assert ["-p", "2222"] == argv[argv.index("-p"):argv.index("-p") + 2]
+        assert "StrictHostKeyChecking=accept-new" in argv and "UserKnownHostsFile=/kh" in argv
+        assert "BatchMode=yes" in argv  # never a password prompt
+        # One word for the remote shell, which splits it back into sudo's arguments.
+        import shlex
+        assert shlex.split(argv[-1]) == ["sudo", "-H", "-n", "sh", "-c", "echo 'a b'; psql"]
+    finally:
+        t.close()
+
+
+def test_container_command_line():
+    from onesift.transport import ContainerExec
+
+    assert ContainerExec("docker", "onesift-dev").argv("id -u") == ["docker", "exec", "-i", "onesift-dev",
+                                                                     "sh", "-c", "id -u"]
+
+
+def test_help_loads_no_service_and_no_rich():
+    """`ops --help` reads every command's options and runs none: the core's services, rich and
+    pydantic (typer 0.29's) cost ~190 ms of it (issue 10, target 0.3 s; bench/run.py times it)."""
+    probe = ("import sys\nfrom ops_cli.main import app\n"
+             "try:\n    app(['--help'])\nexcept SystemExit:\n    pass\n"
+             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('rich', 'pydantic', 'jinja2')))\n"
+             "print([m for m in ('onesift.tenants', 'onesift.apikeys', 'onesift.audit', 'onesift.backups')"
+             " if m in sys.modules and type(sys.modules[m]).__name__ != '_LazyModule'])\n")
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-2:] == ["[]", "[]"]

@@ -58,6 +58,47 @@ def test_migrate_resumes_after_a_failure(dev, slug, tmp_path):
             dev.ops("tenant", "drop", s, "--yes")
 
 
+SCORE = ("SELECT a.attnotnull, a.atthasmissing, pg_get_expr(d.adbin, d.adrelid), "
+         "(SELECT pg_get_constraintdef(c.oid) FROM pg_constraint c WHERE c.conrelid = a.attrelid "
+         "AND c.conname = 'leads_score_range') FROM pg_attribute a "
+         "JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
+         "WHERE a.attrelid = %s::regclass AND a.attname = 'score'")
+SCORE_COLUMN = (True, "0", "CHECK (((score >= 0) AND (score <= 100)))")
+
+
+def test_a_new_tenant_gets_the_score_column_without_a_fast_default(dev, slug):
+    """Issue 9: on PostgreSQL 17.12 ADD COLUMN ... DEFAULT reads every pg_index row of the
+    database, and each new tenant replays migration 0002: on a new tenant's empty table the
+    column comes bare, then its default (so no missing value is recorded: atthasmissing)."""
+    assert dev.ops("tenant", "create", slug, "--name", "New", "--mode", "api").returncode == 0
+    try:
+        with dev.connect("owner") as conn:
+            notnull, missing, *rest = conn.execute(SCORE, [f'"tenant_{slug}".leads']).fetchone()
+        assert (notnull, *rest) == SCORE_COLUMN and missing is False
+    finally:
+        dev.ops("tenant", "drop", slug, "--yes")
+
+
+def test_a_v1_tenant_with_leads_migrates_to_the_same_score_column(dev, slug):
+    """The other branch of 0002: a table with rows gets the column in one ALTER, its rows filled
+    without a rewrite, even though forced RLS hides them from the migration."""
+    assert dev.ops("tenant", "create", slug, "--name", "Old", "--mode", "api").returncode == 0
+    try:
+        with dev.connect("owner") as conn:
+            conn.execute("SELECT system.act_as_tenant(%s)", [slug])
+            conn.execute(f'INSERT INTO "tenant_{slug}".leads (email) VALUES (%s)', ["a@example.com"])
+            conn.commit()
+        make_old(dev, slug)
+        assert dev.ops("tenant", "migrate").returncode == 0
+        with dev.connect("owner") as conn:
+            notnull, missing, *rest = conn.execute(SCORE, [f'"tenant_{slug}".leads']).fetchone()
+            conn.execute("SELECT system.act_as_tenant(%s)", [slug])
+            scores = conn.execute(f'SELECT score FROM "tenant_{slug}".leads').fetchall()
+        assert (notnull, *rest) == SCORE_COLUMN and missing is True and scores == [(0,)]
+    finally:
+        dev.ops("tenant", "drop", slug, "--yes")
+
+
 def test_import_checks_every_row_first(dev, slug, tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text(f"slug,name,mode,handover_email\n{slug},Fine,api,\nNOPE,Bad,api,\n")

@@ -220,6 +220,19 @@ class PgBackRest:
         )
 
 
+def scratch_path_problem(c: "PgBackRest") -> str | None:
+    """Why pitr_scratch_path is unsafe, or None: every restore removes that directory first (rm -rf),
+    so it must not be, hold or lie inside the live cluster's data, the repository or the spool."""
+    scratch = c.scratch_path.rstrip("/") or "/"
+    live = re.fullmatch(r"/var/lib/postgresql(/\d+(/.*)?)?", scratch)
+    others = [c.repo1_path.rstrip("/"), c.spool_path.rstrip("/")]
+    if scratch.count("/") < 3 or live or any(o == scratch or o.startswith(scratch + "/") or scratch.startswith(o + "/")
+                                            for o in others):
+        return (f"inventory data pitr_scratch_path {c.scratch_path!r} is not a directory of its own: every restore "
+                "removes it first; use one such as /var/lib/postgresql/onesift-scratch")
+    return None
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every key of onesift/defaults.py, typed and checked: what the deploys and `ops` read, and nothing else."""
@@ -285,6 +298,8 @@ class Settings:
         )
 
     def __post_init__(self):
+        if problem := scratch_path_problem(self.pgbackrest):
+            raise BadInput(problem)
         if self.pgbackrest.scratch_port == self.pg_port:
             raise BadInput(f"inventory data pitr_scratch_port must differ from pg_port ({self.pg_port}): "
                            "the scratch instance must never take the live cluster's port")

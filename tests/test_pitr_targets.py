@@ -62,6 +62,11 @@ def test_job_lines_parsed():
     ({"pgbackrest_compress_type": "xz"}, "pgbackrest_compress_type"),
     ({"pitr_scratch_port": 5432}, "pitr_scratch_port"),
     ({"archive_timeout": "soon"}, "archive_timeout"),
+    ({"pitr_scratch_path": "/var/lib/postgresql/17/main"}, "pitr_scratch_path"),
+    ({"pitr_scratch_path": "/var/lib/postgresql"}, "pitr_scratch_path"),
+    ({"pitr_scratch_path": "/var/lib"}, "pitr_scratch_path"),
+    ({"pitr_scratch_path": "/var/lib/pgbackrest/scratch"}, "pitr_scratch_path"),
+    ({"pitr_scratch_path": "/srv/pitr", "pgbackrest_repo1_path": "/srv/pitr/repo"}, "pitr_scratch_path"),
 ])
 def test_bad_pgbackrest_settings_refused(data, key):
     with pytest.raises(BadInput, match=key):

@@ -9,7 +9,7 @@ bench = [
     (
         "127.0.0.1",
         {
-            "ssh_port": 22023,
+            "ssh_port": int(os.environ.get("ONESIFT_BENCH_SSH_PORT") or 22023),  # bench/run.py HOST
             "ssh_user": "root",
             "ssh_key": str(_state / "ssh" / "id_ed25519"),
             "ssh_known_hosts_file": str(_state / "ssh" / "known_hosts_bench"),

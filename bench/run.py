@@ -40,7 +40,11 @@ from onesift.local_hosts import docker_env  # noqa: E402
 from onesift.session import HostSession  # noqa: E402
 
 INVENTORY = "bench/inventory.py"
-HOST = LocalHost("bench", "onesift-bench", INVENTORY, {"5432/tcp": 55434, "22/tcp": 22023})
+# ONESIFT_BENCH_CONTAINER / _SSH_PORT / _PG_PORT (with ONESIFT_STATE_DIR) let a second
+# checkout bench a host of its own beside this one's; bench/inventory.py reads the same.
+HOST = LocalHost("bench", os.environ.get("ONESIFT_BENCH_CONTAINER") or "onesift-bench", INVENTORY,
+                 {"5432/tcp": int(os.environ.get("ONESIFT_BENCH_PG_PORT") or 55434),
+                  "22/tcp": int(os.environ.get("ONESIFT_BENCH_SSH_PORT") or 22023)})
 OPS = [sys.executable, "-m", "ops_cli.main"]
 ENV = docker_env()
 MISSED: list[str] = []

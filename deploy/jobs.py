@@ -1,4 +1,5 @@
-"""Scheduled jobs: nightly backups and daily cleanup, run by cron (see templates/jobs/onesift.cron.j2)."""
+"""Scheduled jobs: logical and physical backups, the restore drill and its canary, daily cleanup,
+run by cron (see templates/jobs/onesift.cron.j2)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,15 @@ def install():
         mode="750",
         retention_days=s.retention_days, **common,
     )
+    b = s.pgbackrest
+    files.template(
+        name="Point-in-time recovery job",
+        src=str(TEMPLATES / "jobs/onesift-pitr.sh.j2"),
+        dest="/usr/local/sbin/onesift-pitr",
+        mode="750",
+        stanza=b.stanza, pg_version=s.pg_version, scratch=b.scratch_path, scratch_port=b.scratch_port,
+        tenant_prefix=TENANT_PREFIX, **common,
+    )
     files.template(
         name="Job schedule",
         src=str(TEMPLATES / "jobs/onesift.cron.j2"),
@@ -41,5 +51,7 @@ def install():
         mode="644",
         backup_schedule=s.backup_schedule,
         cleanup_schedule=s.cleanup_schedule,
+        backup_logical=s.backup_logical,
+        full_schedule=b.full_schedule, diff_schedule=b.diff_schedule, drill_schedule=b.drill_schedule,
     )
     cron.running(name="cron daemon running")

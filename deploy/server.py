@@ -86,7 +86,8 @@ def lock_table_problem(locks: int, live: dict, max_connections: int) -> str | No
 
 def packages(settings: Settings) -> list[str]:
     # uuid-ossp and pgcrypto ship in postgresql-N itself on Debian.
-    return [f"postgresql-{settings.pg_version}", "postgresql-client-common", "ssl-cert", "cron", "procps"]
+    # pgbackrest: physical backups and WAL archiving (deploy/pgbackrest.py).
+    return [f"postgresql-{settings.pg_version}", "postgresql-client-common", "ssl-cert", "cron", "procps", "pgbackrest"]
 
 
 def conf_dir(settings: Settings) -> str:
@@ -116,6 +117,8 @@ def postgresql_conf(data, settings: Settings, certificate: tls.ServerCertificate
         "listen_addresses": list(settings.listen_addresses),
         "guard_checksum": guard.source_checksum(),
         "ssl": settings.pg_ssl,
+        "pgbackrest_stanza": settings.pgbackrest.stanza,
+        "archive_timeout": settings.pgbackrest.pg_archive_timeout,
         **certificate.postgresql_conf(conf_dir(settings)),
         **server,
     }

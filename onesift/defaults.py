@@ -71,6 +71,70 @@ backup_lock_wait_timeout = "30min"
 # the whole dump, and per-tenant dumps cost ~125-140 whole dumps at 1000 tenants.
 backup_tenant_dumps = False
 
+# The logical nightly dump (onesift-backup, backup_schedule above) beside the
+# physical backups. On by default: it does not depend on the physical format
+# (a page that rots on disk is copied faithfully by a physical backup, and
+# pg_dump reads every row, so it fails on one), it restores into another
+# PostgreSQL major version, and it costs one dump a night (91 s at 10,000
+# tenants on PostgreSQL 17, README Scale). A fleet that trusts pgBackRest's
+# verify alone may turn it off; `ops backup restore --tenant X --run R` then has no runs.
+backup_logical = True
+
+# pgBackRest: physical backups and continuous WAL archiving, for
+# point-in-time recovery (ops backup pitr/drill, restore --tenant X --to T).
+# The keys are pgBackRest's own option names with a pgbackrest_ prefix; the
+# deploy renders them into /etc/pgbackrest/pgbackrest.conf.
+pgbackrest_stanza = "onesift"
+# The repository: a directory on this host (repo1-path), or on a repository
+# host when pgbackrest_repo1_host is set (repo1-host, reached over SSH as
+# pgbackrest_repo1_host_user; that host needs pgBackRest and this stanza in
+# its own config, and repo1-path is then its path there). A local repository
+# dies with the host: mount it from other storage, or use a repo host.
+pgbackrest_repo1_path = "/var/lib/pgbackrest"
+pgbackrest_repo1_host = None
+pgbackrest_repo1_host_user = "pgbackrest"
+# Repository encryption: "none" or "aes-256-cbc" (repo1-cipher-type). The
+# passphrase (repo1-cipher-pass) is a secret, ONESIFT_PGBACKREST_REPO1_CIPHER_PASS
+# (onesift/secrets.py), uploaded to /etc/pgbackrest/conf.d/cipher.conf (0600
+# postgres), never in argv or logs. It cannot change once the stanza exists:
+# the deploy refuses a passphrase that does not open the repository.
+pgbackrest_repo1_cipher_type = "none"
+# Retention (repo1-retention-full, counted in full backups): with a full a
+# week, 2 keeps 1-2 weeks of backups and the WAL to recover to any moment in them.
+pgbackrest_repo1_retention_full = 2
+# archive-push through a local queue (archive-async, spool-path), so a slow
+# repository does not stall PostgreSQL's archiver one segment at a time.
+pgbackrest_archive_async = True
+pgbackrest_spool_path = "/var/spool/pgbackrest"
+# Processes for backup, restore and async archiving (process-max). 2: this
+# project's hosts have 2 cores; raise it where the host has more.
+pgbackrest_process_max = 2
+# zst: pgBackRest's fastest good compressor (compress-type).
+pgbackrest_compress_type = "zst"
+# How long archive-push/check wait for a WAL segment (archive-timeout, seconds).
+pgbackrest_archive_timeout = 60
+# PostgreSQL's archive_timeout (seconds): the longest a committed transaction
+# waits to reach the repository on a quiet server, so the RPO when the host is
+# lost. Each forced switch archives a 16 MB segment, mostly zeros, which zst
+# makes a few KB.
+archive_timeout = 60
+# Schedules (/etc/cron.d/onesift): a full backup weekly, a differential on the
+# other days, each followed by pgbackrest verify; the restore drill weekly.
+pgbackrest_full_schedule = "0 1 * * 0"
+pgbackrest_diff_schedule = "0 1 * * 1-6"
+pitr_drill_schedule = "30 4 * * 0"
+# `ops backup status` exits 1 when the newest good backup (full or diff) is
+# older than this (the daily diff plus the time it may take), or the newest
+# full older than pgbackrest_full_max_age_hours (a week plus that).
+pgbackrest_max_age_hours = 26
+pgbackrest_full_max_age_hours = 170
+# The scratch instance a point-in-time restore starts (ops backup pitr, drill,
+# restore --tenant X --to T): its own port and directory, listening on its
+# own socket in that directory only, archive_mode off, so it never pushes
+# WAL into the repository nor takes the live cluster's clients.
+pitr_scratch_port = 5499
+pitr_scratch_path = "/var/lib/postgresql/onesift-scratch"
+
 # `ops tenant migrate`: the longest a tenant's migration waits for a lock
 # (one held by an app transaction, say) before it gives up and lets the app
 # go on, and how often it is tried again (after 0.5, 1, 2, 4 s, ...) before

@@ -1,5 +1,5 @@
 """
-Role passwords: read from the environment or from a 0600 file outside the
+Role passwords, and the pgBackRest repository's passphrase: read from the environment or from a 0600 file outside the
 repository, never from inventory files, argv or logs.
 
 Lookup per role KEY (owner, app, auditor): ``ONESIFT_<KEY>_PASSWORD`` in the
@@ -60,3 +60,21 @@ def load(name: str, generate: bool = False) -> dict[str, str]:
     if generate and stored != read_file(path):
         write_file(path, stored)
     return passwords
+
+
+CIPHER_PASS = "ONESIFT_PGBACKREST_REPO1_CIPHER_PASS"
+
+
+def cipher_pass(name: str, generate: bool = False) -> str:
+    """The pgBackRest repository passphrase (repo1-cipher-pass) of the secrets set ``name``:
+    the environment, else the set's file; generated into it when ``generate``; else BadInput."""
+    path = secrets_dir() / f"{name}.env"
+    stored = read_file(path)
+    value = os.environ.get(CIPHER_PASS) or stored.get(CIPHER_PASS)
+    if not value and generate:
+        value = stored[CIPHER_PASS] = secrets.token_urlsafe(48)
+        write_file(path, stored)
+    if not value:
+        raise BadInput(f"missing secret {CIPHER_PASS} (pgbackrest_repo1_cipher_type is not none): "
+                       f"set it in the environment or in {path}")
+    return value

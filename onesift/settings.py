@@ -144,6 +144,95 @@ def headroom(data) -> float:
     return number
 
 
+# A stanza name, a path, a host: they reach pgbackrest.conf, cron and the host scripts' shell.
+STANZA_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,62}")
+PATH_RE = re.compile(r"/[A-Za-z0-9_./-]+")
+HOST_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+CIPHER_TYPES = ("none", "aes-256-cbc")
+COMPRESS_TYPES = ("none", "bz2", "gz", "lz4", "zst")
+
+
+def matching(data, key: str, pattern: re.Pattern, what: str) -> str:
+    """Inventory data ``key`` when it matches ``pattern``; BadInput saying ``what`` it must be."""
+    given = str(value(data, key))
+    if not pattern.fullmatch(given):
+        raise BadInput(f"inventory data {key} must be {what}, not {given!r}")
+    return given
+
+
+def one_of(data, key: str, choices: tuple[str, ...]) -> str:
+    given = str(value(data, key))
+    if given not in choices:
+        raise BadInput(f"inventory data {key} must be one of {', '.join(choices)}, not {given!r}")
+    return given
+
+
+@dataclass(frozen=True)
+class PgBackRest:
+    """The pgbackrest_* and pitr_* keys of onesift/defaults.py (pgBackRest's own option names)."""
+    stanza: str = DEFAULTS["pgbackrest_stanza"]
+    repo1_path: str = DEFAULTS["pgbackrest_repo1_path"]
+    repo1_host: str | None = DEFAULTS["pgbackrest_repo1_host"]
+    repo1_host_user: str = DEFAULTS["pgbackrest_repo1_host_user"]
+    repo1_cipher_type: str = DEFAULTS["pgbackrest_repo1_cipher_type"]
+    repo1_retention_full: int = DEFAULTS["pgbackrest_repo1_retention_full"]
+    archive_async: bool = DEFAULTS["pgbackrest_archive_async"]
+    spool_path: str = DEFAULTS["pgbackrest_spool_path"]
+    process_max: int = DEFAULTS["pgbackrest_process_max"]
+    compress_type: str = DEFAULTS["pgbackrest_compress_type"]
+    archive_timeout: int = DEFAULTS["pgbackrest_archive_timeout"]
+    pg_archive_timeout: int = DEFAULTS["archive_timeout"]
+    full_schedule: str = DEFAULTS["pgbackrest_full_schedule"]
+    diff_schedule: str = DEFAULTS["pgbackrest_diff_schedule"]
+    drill_schedule: str = DEFAULTS["pitr_drill_schedule"]
+    max_age_hours: int = DEFAULTS["pgbackrest_max_age_hours"]
+    full_max_age_hours: int = DEFAULTS["pgbackrest_full_max_age_hours"]
+    scratch_port: int = DEFAULTS["pitr_scratch_port"]
+    scratch_path: str = DEFAULTS["pitr_scratch_path"]
+
+    @property
+    def encrypted(self) -> bool:
+        return self.repo1_cipher_type != "none"
+
+    @classmethod
+    def from_data(cls, data) -> "PgBackRest":
+        host = value(data, "pgbackrest_repo1_host")
+        return cls(
+            stanza=matching(data, "pgbackrest_stanza", STANZA_RE, "a letter, then letters, digits, _ or -"),
+            repo1_path=matching(data, "pgbackrest_repo1_path", PATH_RE, "an absolute path"),
+            repo1_host=None if not host else matching(data, "pgbackrest_repo1_host", HOST_RE, "a host name"),
+            repo1_host_user=matching(data, "pgbackrest_repo1_host_user", STANZA_RE, "a user name"),
+            repo1_cipher_type=one_of(data, "pgbackrest_repo1_cipher_type", CIPHER_TYPES),
+            repo1_retention_full=whole_number(data, "pgbackrest_repo1_retention_full"),
+            archive_async=bool(value(data, "pgbackrest_archive_async")),
+            spool_path=matching(data, "pgbackrest_spool_path", PATH_RE, "an absolute path"),
+            process_max=whole_number(data, "pgbackrest_process_max"),
+            compress_type=one_of(data, "pgbackrest_compress_type", COMPRESS_TYPES),
+            archive_timeout=whole_number(data, "pgbackrest_archive_timeout"),
+            pg_archive_timeout=whole_number(data, "archive_timeout"),
+            full_schedule=str(value(data, "pgbackrest_full_schedule")),
+            diff_schedule=str(value(data, "pgbackrest_diff_schedule")),
+            drill_schedule=str(value(data, "pitr_drill_schedule")),
+            max_age_hours=whole_number(data, "pgbackrest_max_age_hours"),
+            full_max_age_hours=whole_number(data, "pgbackrest_full_max_age_hours"),
+            scratch_port=whole_number(data, "pitr_scratch_port"),
+            scratch_path=matching(data, "pitr_scratch_path", PATH_RE, "an absolute path"),
+        )
+
+
+def scratch_path_problem(c: "PgBackRest") -> str | None:
+    """Why pitr_scratch_path is unsafe, or None: every restore removes that directory first (rm -rf),
+    so it must not be, hold or lie inside the live cluster's data, the repository or the spool."""
+    scratch = c.scratch_path.rstrip("/") or "/"
+    live = re.fullmatch(r"/var/lib/postgresql(/\d+(/.*)?)?", scratch)
+    others = [c.repo1_path.rstrip("/"), c.spool_path.rstrip("/")]
+    if scratch.count("/") < 3 or live or any(o == scratch or o.startswith(scratch + "/") or scratch.startswith(o + "/")
+                                            for o in others):
+        return (f"inventory data pitr_scratch_path {c.scratch_path!r} is not a directory of its own: every restore "
+                "removes it first; use one such as /var/lib/postgresql/onesift-scratch")
+    return None
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every key of onesift/defaults.py, typed and checked: what the deploys and `ops` read, and nothing else."""
@@ -167,6 +256,8 @@ class Settings:
     backup_max_age_hours: int = DEFAULTS["backup_max_age_hours"]
     backup_lock_wait_timeout: str = DEFAULTS["backup_lock_wait_timeout"]
     backup_tenant_dumps: bool = DEFAULTS["backup_tenant_dumps"]
+    backup_logical: bool = DEFAULTS["backup_logical"]
+    pgbackrest: "PgBackRest" = field(default_factory=lambda: PgBackRest())
     migrate_lock_timeout_ms: int = DEFAULTS["migrate_lock_timeout_ms"]
     migrate_lock_retries: int = DEFAULTS["migrate_lock_retries"]
     production: bool = DEFAULTS["production"]
@@ -197,12 +288,21 @@ class Settings:
             backup_max_age_hours=whole_number(data, "backup_max_age_hours"),
             backup_lock_wait_timeout=duration(data, "backup_lock_wait_timeout"),
             backup_tenant_dumps=bool(value(data, "backup_tenant_dumps")),
+            backup_logical=bool(value(data, "backup_logical")),
+            pgbackrest=PgBackRest.from_data(data),
             migrate_lock_timeout_ms=whole_number(data, "migrate_lock_timeout_ms"),
             migrate_lock_retries=whole_number(data, "migrate_lock_retries"),
             production=bool(value(data, "production")),
             secrets_name=str(value(data, "secrets_name")),
             generate_secrets=bool(value(data, "generate_secrets")),
         )
+
+    def __post_init__(self):
+        if problem := scratch_path_problem(self.pgbackrest):
+            raise BadInput(problem)
+        if self.pgbackrest.scratch_port == self.pg_port:
+            raise BadInput(f"inventory data pitr_scratch_port must differ from pg_port ({self.pg_port}): "
+                           "the scratch instance must never take the live cluster's port")
 
     def context(self) -> dict:
         """The variables every SQL template gets."""

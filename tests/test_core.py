@@ -13,7 +13,7 @@ import pytest
 from onesift import defaults, secrets
 from onesift.inventory import host_data, offline_settings
 from onesift.render import ROOT
-from onesift.settings import DEFAULTS, BadInput, Settings
+from onesift.settings import DEFAULTS, BadInput, PgBackRest, Settings
 from onesift.steps import TENANT_STEPS, migrations, step_sql
 
 INVENTORIES = sorted(str(p.relative_to(ROOT)) for p in [*ROOT.glob("inventories/*.py"), ROOT / "bench/inventory.py"])
@@ -21,9 +21,20 @@ INVENTORIES = sorted(str(p.relative_to(ROOT)) for p in [*ROOT.glob("inventories/
 ELSEWHERE = {"db_roles": "roles", "pg_ssl_cert_file": None, "pg_ssl_key_file": None, "pg_ssl_ca_file": None}
 
 
+# Keys Settings.pgbackrest reads (PgBackRest's fields, pgBackRest's option names under a prefix).
+PGBACKREST_KEYS = {"archive_timeout": "pg_archive_timeout", "pitr_drill_schedule": "drill_schedule",
+                   "pitr_scratch_port": "scratch_port", "pitr_scratch_path": "scratch_path"}
+
+
 def test_every_inventory_key_has_one_default_and_a_setting():
-    fields = {f.name for f in dataclasses.fields(Settings)}
-    for key in DEFAULTS:
+    fields = {f.name for f in dataclasses.fields(Settings)} - {"pgbackrest"}
+    nested = {f.name for f in dataclasses.fields(PgBackRest)}
+    for key, field in PGBACKREST_KEYS.items():
+        assert field in nested and key in DEFAULTS, key
+    for key in [k for k in DEFAULTS if k.startswith("pgbackrest_")]:
+        assert key.removeprefix("pgbackrest_") in nested, f"{key} in onesift/defaults.py is read by nothing"
+    assert nested == {k.removeprefix("pgbackrest_") for k in DEFAULTS if k.startswith("pgbackrest_")} | set(PGBACKREST_KEYS.values())
+    for key in [k for k in DEFAULTS if not k.startswith("pgbackrest_") and k not in PGBACKREST_KEYS]:
         assert ELSEWHERE.get(key, key) in fields | {None}, f"{key} in onesift/defaults.py is read by nothing"
     assert fields <= set(DEFAULTS) | {"roles"}, "a setting without a default in onesift/defaults.py"
     assert Settings.from_data({}) == Settings()

@@ -8,6 +8,7 @@ from pyinfra.operations import files
 
 from deploy import platform
 from deploy.operations import cron
+from onesift import cluster
 from onesift.render import TEMPLATES
 from onesift.settings import TENANT_PREFIX, TENANT_VERSION_MARK
 
@@ -34,6 +35,13 @@ def install():
         mode="750",
         retention_days=s.retention_days, **common,
     )
+    on_primary = ""
+    if cluster.is_cluster(host.data):
+        # Every member has the jobs; each runs only where the primary is (cleanup writes,
+        # and the nightly dump is taken there, where no recovery conflict cancels it).
+        files.template(name="Jobs on the primary only", src=str(TEMPLATES / "jobs/onesift-on-primary.sh.j2"),
+                       dest="/usr/local/sbin/onesift-on-primary", mode="755")
+        on_primary = "/usr/local/sbin/onesift-on-primary "
     files.template(
         name="Job schedule",
         src=str(TEMPLATES / "jobs/onesift.cron.j2"),
@@ -41,5 +49,6 @@ def install():
         mode="644",
         backup_schedule=s.backup_schedule,
         cleanup_schedule=s.cleanup_schedule,
+        on_primary=on_primary,
     )
     cron.running(name="cron daemon running")

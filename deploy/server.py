@@ -14,6 +14,7 @@ from pyinfra.operations import apt, files
 from deploy import guard, platform, tls
 from deploy.facts.postgres import PgClusters, PgConfigFiles, PgLockTable, PgSettingContexts
 from deploy.operations import pg
+from onesift import cluster
 from onesift.render import TEMPLATES, render_template
 from onesift.settings import BadInput, Settings, check_tenant_ceiling
 
@@ -214,6 +215,11 @@ def install():
     settings = platform.settings()
     if problem := other_clusters_problem(host.get_fact(PgClusters), settings.pg_version, host.name):
         raise PyinfraError(problem)  # before any operation: a Debian 12 -> 13 upgrade left its cluster
+    if cluster.is_cluster(host.data):
+        from deploy import cluster as member  # it builds on this module
+
+        member.install()  # Patroni runs PostgreSQL there: no postgresql.conf of ours
+        return
     try:
         certificate = tls.from_data(host.data)
     except BadInput as e:

@@ -85,3 +85,45 @@ production = False
 # made on the first deploy only when generate_secrets is true (local hosts).
 secrets_name = "prod"
 generate_secrets = False
+
+# --- A Patroni cluster (README, Cluster). Unset: one database host, as above.
+# Patroni's `scope`, set for every member of the inventory (inventories/cluster.py):
+# each runs etcd, Patroni (which runs PostgreSQL), PgBouncer and HAProxy.
+patroni_cluster = None
+# Host data of each member: its Patroni (and etcd) name, default the host's
+# name, and the address the others reach it at, default that name.
+patroni_name = None
+patroni_address = None
+# Patroni's bootstrap.dcs timing, then kept by the deploy through its dynamic
+# configuration. Patroni's own defaults are 30/10/10: a primary's postmaster
+# killed came back after up to loop_wait, and a lost primary node is replaced
+# after up to ttl. 12/2/5 keeps both under CloudNativePG's 10 s target for a
+# killed postmaster (measured, README Cluster), and loop_wait + 2 *
+# retry_timeout <= ttl, as Patroni requires. Lower ttl also means an etcd
+# that stalls for ttl seconds demotes the primary: keep etcd on quiet disks.
+patroni_ttl = 12
+patroni_loop_wait = 2
+patroni_retry_timeout = 5
+# A replica further behind than this (bytes) is never promoted.
+patroni_maximum_lag_on_failover = 1048576
+# Patroni's synchronous_mode: a commit returns once a synchronous standby has
+# it, so a failover loses no acknowledged transaction (RPO 0). Strict: also
+# refuse writes while no standby is there (else the primary goes on alone).
+patroni_synchronous_mode = False
+patroni_synchronous_mode_strict = False
+patroni_use_pg_rewind = True
+# The members' networks (pg_hba: replication, pg_rewind as the superuser,
+# HAProxy to PgBouncer). "samenet" for the local containers.
+cluster_networks = []
+# PgBouncer on every member, in front of its own PostgreSQL (local socket).
+# max_prepared_statements: the app's node-postgres prepares named statements,
+# which transaction pooling otherwise breaks (PgBouncer >= 1.21).
+pgbouncer_port = 6432
+pgbouncer_pool_mode = "transaction"
+pgbouncer_max_client_conn = 1000
+pgbouncer_default_pool_size = 20
+pgbouncer_max_prepared_statements = 200
+# HAProxy on every member: the read-write endpoint (to the member whose
+# Patroni answers GET /primary with 200) and the read-only one (GET /replica).
+haproxy_primary_port = 5000
+haproxy_replicas_port = 5001

@@ -160,6 +160,16 @@ def known(members: list[Member], node: str) -> Member:
     raise BadInput(f"no member {node!r} in the cluster; members: {', '.join(m.name for m in members)}")
 
 
+def succeeded(output: list[str], what: str) -> str:
+    """patronictl's output, or OpsError with its last line: a refused switchover or failover
+    (candidate not healthy, lagging) is printed and exits 0."""
+    text = "\n".join(output)
+    if "Successfully" not in text:
+        last = next((line for line in reversed(output) if line.strip()), "no output")
+        raise OpsError(f"{what} did not happen: {last.strip()}")
+    return text
+
+
 def switchover(s: HostSession, to: str | None) -> str:
     """A planned switchover to ``to`` (default: Patroni picks a healthy replica); patronictl's output."""
     require_cluster(s)
@@ -172,7 +182,7 @@ def switchover(s: HostSession, to: str | None) -> str:
         if known(members, to) == current:
             raise BadInput(f"{to} is the leader already")
         words += ["--candidate", to]
-    return "\n".join(patronictl(s, *words))
+    return succeeded(patronictl(s, *words), "the switchover")
 
 
 def failover(s: HostSession, to: str | None) -> str:
@@ -185,7 +195,7 @@ def failover(s: HostSession, to: str | None) -> str:
         known(members, to)
     if target is None:
         raise OpsError("no streaming replica to fail over to")
-    return "\n".join(patronictl(s, *words, "--candidate", target))
+    return succeeded(patronictl(s, *words, "--candidate", target), "the failover")
 
 
 def reinit(s: HostSession, node: str) -> str:

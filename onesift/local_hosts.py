@@ -259,7 +259,7 @@ def states() -> list[tuple[LocalHost, str]]:
     import docker
 
     dc, found = client(), []
-    for h in local_hosts().values():
+    for h in [*local_hosts().values(), *cluster_hosts()]:
         try:
             found.append((h, dc.containers.get(h.container).status))
         except docker.errors.NotFound:

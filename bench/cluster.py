@@ -88,7 +88,7 @@ def stop_primary(ha: Cluster, slug: str) -> tuple[float, int, int]:
         subprocess.run(["podman", "stop", "-t", "0", primary], check=True, capture_output=True, env=docker_env())
         took = w.resumed_after(stopped)
         w.wait_writes()
-    lost = len(set(w.acked) - present(ha, slug, w.acked))
+    lost = len(set(w.acked) - present(ha, slug, w))
     ha.restart_member(primary)
     return took, lost, len(w.acked)
 
@@ -119,13 +119,14 @@ def throughput(ha: Cluster, port: int, slug: str, clients: int, seconds: float) 
     """Committed single-insert transactions a second from ``clients`` connections."""
     done = [0] * clients
     stop = time.monotonic() + seconds
+    tag = uuid.uuid4().hex[:6]  # leads.email is unique: each run's own
 
     def client(i: int) -> None:
         with ha.connect(port, prepare_threshold=None) as conn:
             while time.monotonic() < stop:
                 with conn.transaction():
                     conn.execute("SELECT system.use_tenant(%s)", [slug])
-                    conn.execute(f'INSERT INTO "tenant_{slug}".leads (email) VALUES (%s)', [f"t{i}-{done[i]}@tp.io"])
+                    conn.execute(f'INSERT INTO "tenant_{slug}".leads (email) VALUES (%s)', [f"t{tag}-{i}-{done[i]}@tp.io"])
                 done[i] += 1
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]

@@ -95,13 +95,14 @@ patroni_cluster = None
 patroni_name = None
 patroni_address = None
 # Patroni's bootstrap.dcs timing, then kept by the deploy through its dynamic
-# configuration. Patroni's own defaults are 30/10/10: a primary's postmaster
-# killed came back after up to loop_wait, and a lost primary node is replaced
-# after up to ttl. 12/2/5 keeps both under CloudNativePG's 10 s target for a
-# killed postmaster (measured, README Cluster), and loop_wait + 2 *
-# retry_timeout <= ttl, as Patroni requires. Lower ttl also means an etcd
-# that stalls for ttl seconds demotes the primary: keep etcd on quiet disks.
-patroni_ttl = 12
+# configuration. Patroni's defaults are 30/10/10. A primary's postmaster
+# killed is started again within loop_wait: 2 s made it 3.4 s to the next
+# write through the endpoint (README, Cluster). A lost primary node is
+# replaced once its leader lock expires: ttl, and Patroni 4 makes any ttl
+# below 20 s 20 ("ttl=12 can't be smaller than 20, adjusting", measured).
+# loop_wait + 2 * retry_timeout <= ttl, as Patroni requires. A shorter ttl
+# would also demote a primary whose etcd stalls that long.
+patroni_ttl = 20
 patroni_loop_wait = 2
 patroni_retry_timeout = 5
 # A replica further behind than this (bytes) is never promoted.

@@ -62,7 +62,7 @@ def test_the_cluster_gets_the_single_hosts_parameters():
     assert params["shared_preload_libraries"] == "pg_stat_statements,onesift_guard"
     assert "listen_addresses" not in params and "port" not in params  # Patroni's, per member
     config = member.dynamic_config(Settings.from_data({"patroni_synchronous_mode": True}), params)
-    assert config["synchronous_mode"] is True and config["ttl"] == 12
+    assert config["synchronous_mode"] is True and config["ttl"] == 20
 
 
 def test_config_patch_sends_only_what_changed_and_drops_what_went():

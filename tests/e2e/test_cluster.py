@@ -120,6 +120,7 @@ class Writer:
 
     def __init__(self, ha: Cluster, port: int, slug: str):
         self.ha, self.port, self.slug = ha, port, slug
+        self.tag = uuid.uuid4().hex[:6]  # leads.email is unique: each writer's own numbers
         self.acked: list[int] = []
         self.failures = 0
         self.stop = threading.Event()
@@ -135,7 +136,7 @@ class Writer:
                     conn = self.ha.connect(self.port, prepare_threshold=None)
                 with conn.transaction():
                     conn.execute("SELECT system.use_tenant(%s)", [self.slug])
-                    conn.execute(f'INSERT INTO "tenant_{self.slug}".leads (email) VALUES (%s)', [f"w{n}@load.io"])
+                    conn.execute(f'INSERT INTO "tenant_{self.slug}".leads (email) VALUES (%s)', [f"w{self.tag}-{n}@load.io"])
                 self.acked.append(n)
                 self.events.append((time.monotonic(), True))
             except psycopg.Error:
@@ -176,11 +177,11 @@ class Writer:
         raise AssertionError(f"no write through the endpoint within {seconds}s")
 
 
-def present(ha: Cluster, slug: str, acked: list[int]) -> set[int]:
-    """The acknowledged writes the current primary has."""
-    rows = ha.sql(ha.leader(), f"SELECT email FROM \\\"tenant_{slug}\\\".leads WHERE email LIKE 'w%@load.io'")
-    have = {int(line[1:].split("@")[0]) for line in rows.splitlines() if line}
-    return set(acked) & have
+def present(ha: Cluster, slug: str, w: Writer) -> set[int]:
+    """The writes ``w`` had acknowledged that the current primary has."""
+    rows = ha.sql(ha.leader(), f"SELECT email FROM \\\"tenant_{slug}\\\".leads WHERE email LIKE 'w{w.tag}-%@load.io'")
+    have = {int(line.split("-", 1)[1].split("@")[0]) for line in rows.splitlines() if line}
+    return set(w.acked) & have
 
 
 def test_cluster_deploys_and_redeploy_changes_nothing(ha):
@@ -243,7 +244,7 @@ def test_postmaster_killed_writes_resume_through_the_same_endpoint(ha, load_tena
               f"({w.failures} failed attempts)")
         w.wait_writes()
     ha.wait_healthy()
-    lost = set(w.acked) - present(ha, load_tenant, w.acked)
+    lost = set(w.acked) - present(ha, load_tenant, w)
     assert not lost, f"{len(lost)} acknowledged writes missing: {sorted(lost)[:10]}"
 
 
@@ -263,7 +264,7 @@ def test_primary_container_stopped_fails_over(ha, load_tenant):
     new = ha.leader()
     assert new and new != primary
     # Synchronous mode: every transaction acknowledged to the client is on the new primary.
-    lost = set(w.acked) - present(ha, load_tenant, w.acked)
+    lost = set(w.acked) - present(ha, load_tenant, w)
     assert not lost, f"{len(lost)} acknowledged writes lost in synchronous mode: {sorted(lost)[:10]}"
 
 

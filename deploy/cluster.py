@@ -26,6 +26,7 @@ from onesift.render import render_template
 from onesift.settings import BadInput, Settings, check_tenant_ceiling
 
 USERLIST = f"{cluster.PGBOUNCER_DIR}/userlist.txt"
+PGBOUNCER_PIDFILE = "/var/run/postgresql/pgbouncer.pid"  # templates/cluster/pgbouncer.ini.j2
 # The settings Patroni sets on each member itself (its listen and
 # connect_address, data_dir, pg_hba, cluster_name): not in the dynamic configuration.
 LOCAL_PARAMETERS = {"listen_addresses", "port"}
@@ -217,8 +218,10 @@ def install():
     files.file(name="PgBouncer auth_file", path=USERLIST, user="postgres", group="postgres", mode="600")
     daemon.running(
         name="PgBouncer running", unit="pgbouncer", process="pgbouncer", changed=pgbouncer_conf.did_change,
-        # PgBouncer refuses to run as root.
-        start=f"runuser -u postgres -- pgbouncer -q -d {cluster.PGBOUNCER_DIR}/pgbouncer.ini",
+        # PgBouncer refuses to run as root. It is not running (or this would not start it), so
+        # a pidfile is stale: a container stopped and started keeps /var/run, and PgBouncer
+        # refused to start while the old pid had gone to another process.
+        start=f"rm -f {PGBOUNCER_PIDFILE}; runuser -u postgres -- pgbouncer -q -d {cluster.PGBOUNCER_DIR}/pgbouncer.ini",
         reload="pkill -HUP -x pgbouncer",
     )
     haproxy_conf = files.put(

@@ -163,16 +163,22 @@ class Writer:
         assert len(self.acked) >= start + count, f"only {len(self.acked) - start} writes in {seconds}s"
 
     def resumed_after(self, since: float, seconds: float = RESUME_BOUND) -> float:
-        """Seconds from ``since`` (the kill) to the first write acknowledged after the
-        writes failed (a write in flight may still commit just after the kill; writes
-        that never failed give the first acknowledged one)."""
+        """Seconds from ``since`` (the kill) to the write that ended the outage: the
+        acknowledgement after the longest gap between acknowledgements. Through PgBouncer a
+        client may see no error at all, only a write that waits until the server is back."""
         deadline = since + seconds
         while time.monotonic() < deadline:
-            after = [e for e in list(self.events) if e[0] > since]
-            failed = next((t for t, ok in after if not ok), None)
-            ok = next((t for t, ok in after if ok and (failed is None or t > failed)), None)
-            if ok is not None and (failed is not None or time.monotonic() > since + 3):
-                return ok - since
+            events = list(self.events)
+            before = [t for t, ok in events if ok and t <= since]
+            acks = [t for t, ok in events if ok and t > since]
+            times = before[-1:] + acks
+            if len(times) > 1:
+                gap, ended = max((b - a, b) for a, b in zip(times, times[1:]))
+                if gap > 0.5 and sum(1 for t in acks if t > ended) >= 10:
+                    return ended - since
+                flowing = time.monotonic() - times[-1] < 0.5  # else an outage is going on
+                if flowing and gap <= 0.5 and time.monotonic() > since + 15:  # no outage at all
+                    return acks[0] - since
             time.sleep(0.05)
         raise AssertionError(f"no write through the endpoint within {seconds}s")
 

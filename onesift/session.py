@@ -93,14 +93,15 @@ class HostSession:
         hosts = host_entries(inventory)
         if len(hosts) > 1 and all(h[1].get("patroni_cluster") for h in hosts):
             self.name, self.data, self.transport = primary_of(path, hosts, inventory)
+            self.settings = Settings.from_data(self.data)
         elif len(hosts) > 1:
             raise BadInput(f"{path} has {len(hosts)} hosts; ops works on one database host, or on the members "
                            "of a Patroni cluster (patroni_cluster in their data)")
         else:
             self.name, self.data = hosts[0]
+            self.settings = Settings.from_data(self.data)  # bad settings before the container, as before
             refuse_missing_container(self.name, inventory)
             self.transport = for_host(path, self.name, self.data)
-        self.settings = Settings.from_data(self.data)
 
     @property
     def production(self) -> bool:

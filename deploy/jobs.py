@@ -9,6 +9,7 @@ from pyinfra.operations import files
 
 from deploy import platform
 from deploy.operations import cron
+from onesift import cluster
 from onesift.render import TEMPLATES
 from onesift.settings import TENANT_PREFIX, TENANT_VERSION_MARK
 
@@ -36,14 +37,24 @@ def install():
         retention_days=s.retention_days, **common,
     )
     b = s.pgbackrest
-    files.template(
-        name="Point-in-time recovery job",
-        src=str(TEMPLATES / "jobs/onesift-pitr.sh.j2"),
-        dest="/usr/local/sbin/onesift-pitr",
-        mode="750",
-        stanza=b.stanza, pg_version=s.pg_version, scratch=b.scratch_path, scratch_port=b.scratch_port,
-        tenant_prefix=TENANT_PREFIX, **common,
-    )
+    # pgBackRest is not yet deployed on a Patroni cluster (deploy/pgbackrest.py): no PITR jobs there.
+    pitr = not cluster.is_cluster(host.data)
+    if pitr:
+        files.template(
+            name="Point-in-time recovery job",
+            src=str(TEMPLATES / "jobs/onesift-pitr.sh.j2"),
+            dest="/usr/local/sbin/onesift-pitr",
+            mode="750",
+            stanza=b.stanza, pg_version=s.pg_version, scratch=b.scratch_path, scratch_port=b.scratch_port,
+            tenant_prefix=TENANT_PREFIX, **common,
+        )
+    on_primary = ""
+    if cluster.is_cluster(host.data):
+        # Every member has the jobs; each runs only where the primary is (cleanup writes,
+        # and the nightly dump is taken there, where no recovery conflict cancels it).
+        files.template(name="Jobs on the primary only", src=str(TEMPLATES / "jobs/onesift-on-primary.sh.j2"),
+                       dest="/usr/local/sbin/onesift-on-primary", mode="755")
+        on_primary = "/usr/local/sbin/onesift-on-primary "
     files.template(
         name="Job schedule",
         src=str(TEMPLATES / "jobs/onesift.cron.j2"),
@@ -53,5 +64,6 @@ def install():
         cleanup_schedule=s.cleanup_schedule,
         backup_logical=s.backup_logical,
         full_schedule=b.full_schedule, diff_schedule=b.diff_schedule, drill_schedule=b.drill_schedule,
+        on_primary=on_primary, pitr=pitr,
     )
     cron.running(name="cron daemon running")

@@ -13,7 +13,7 @@ from deploy import platform
 from deploy.facts.pgbackrest import PgBackRestInfo
 from deploy.operations import pgbackrest
 from deploy.operations.pg import HiddenStdin
-from onesift import secrets
+from onesift import cluster, secrets
 from onesift.render import TEMPLATES
 from onesift.settings import BadInput, Settings
 
@@ -46,6 +46,11 @@ def refuse_wrong_passphrase(settings: Settings, passphrase: str) -> None:
 
 @deploy("pgBackRest")
 def install():
+    if cluster.is_cluster(host.data):
+        # Not yet on a Patroni cluster: its archive_command goes into Patroni's dynamic
+        # configuration (deploy/cluster.py parameters()), and the stanza names every member.
+        host.noop("pgBackRest is not deployed on a Patroni cluster yet")
+        return
     settings = platform.settings()
     c = settings.pgbackrest
     passphrase = cipher_pass(settings)

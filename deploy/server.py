@@ -14,6 +14,7 @@ from pyinfra.operations import apt, files
 from deploy import guard, platform, tls
 from deploy.facts.postgres import PgClusters, PgConfigFiles, PgLockTable, PgSettingContexts
 from deploy.operations import pg
+from onesift import cluster
 from onesift.render import TEMPLATES, render_template
 from onesift.settings import BadInput, Settings, check_tenant_ceiling
 
@@ -215,8 +216,20 @@ def other_clusters_problem(clusters: list[dict], version: int, name: str = "the 
 @deploy("PostgreSQL server")
 def install():
     settings = platform.settings()
-    if problem := other_clusters_problem(host.get_fact(PgClusters), settings.pg_version, host.name):
+    clusters = host.get_fact(PgClusters)
+    if problem := other_clusters_problem(clusters, settings.pg_version, host.name):
         raise PyinfraError(problem)  # before any operation: a Debian 12 -> 13 upgrade left its cluster
+    if cluster.is_cluster(host.data):
+        if clusters:  # Patroni's PostgreSQL would start beside it, on the same port
+            c = clusters[0]
+            raise PyinfraError(
+                f"{host.name} has PostgreSQL cluster {c['version']}/{c['cluster']} ({c['status']}), and a Patroni "
+                "member's PostgreSQL is Patroni's: move its data into the cluster with a backup and a restore, "
+                f"then drop it (pg_dropcluster --stop {c['version']} {c['cluster']})")
+        from deploy import cluster as member  # it builds on this module
+
+        member.install()  # Patroni runs PostgreSQL there: no postgresql.conf of ours
+        return
     try:
         certificate = tls.from_data(host.data)
     except BadInput as e:

@@ -149,3 +149,46 @@ production = False
 # made on the first deploy only when generate_secrets is true (local hosts).
 secrets_name = "prod"
 generate_secrets = False
+
+# --- A Patroni cluster (README, Cluster). Unset: one database host, as above.
+# Patroni's `scope`, set for every member of the inventory (inventories/cluster.py):
+# each runs etcd, Patroni (which runs PostgreSQL), PgBouncer and HAProxy.
+patroni_cluster = None
+# Host data of each member: its Patroni (and etcd) name, default the host's
+# name, and the address the others reach it at, default that name.
+patroni_name = None
+patroni_address = None
+# Patroni's bootstrap.dcs timing, then kept by the deploy through its dynamic
+# configuration. Patroni's defaults are 30/10/10. A primary's postmaster
+# killed is started again within loop_wait: 2 s made it 3.4 s to the next
+# write through the endpoint (README, Cluster). A lost primary node is
+# replaced once its leader lock expires: ttl, and Patroni 4 makes any ttl
+# below 20 s 20 ("ttl=12 can't be smaller than 20, adjusting", measured).
+# loop_wait + 2 * retry_timeout <= ttl, as Patroni requires. A shorter ttl
+# would also demote a primary whose etcd stalls that long.
+patroni_ttl = 20
+patroni_loop_wait = 2
+patroni_retry_timeout = 5
+# A replica further behind than this (bytes) is never promoted.
+patroni_maximum_lag_on_failover = 1048576
+# Patroni's synchronous_mode: a commit returns once a synchronous standby has
+# it, so a failover loses no acknowledged transaction (RPO 0). Strict: also
+# refuse writes while no standby is there (else the primary goes on alone).
+patroni_synchronous_mode = False
+patroni_synchronous_mode_strict = False
+patroni_use_pg_rewind = True
+# The members' networks (pg_hba: replication, pg_rewind as the superuser,
+# HAProxy to PgBouncer). "samenet" for the local containers.
+cluster_networks = []
+# PgBouncer on every member, in front of its own PostgreSQL (local socket).
+# max_prepared_statements: the app's node-postgres prepares named statements,
+# which transaction pooling otherwise breaks (PgBouncer >= 1.21).
+pgbouncer_port = 6432
+pgbouncer_pool_mode = "transaction"
+pgbouncer_max_client_conn = 1000
+pgbouncer_default_pool_size = 20
+pgbouncer_max_prepared_statements = 200
+# HAProxy on every member: the read-write endpoint (to the member whose
+# Patroni answers GET /primary with 200) and the read-only one (GET /replica).
+haproxy_primary_port = 5000
+haproxy_replicas_port = 5001

@@ -82,6 +82,16 @@ def host_data(inventory: str) -> dict:
 def host_entry(inventory: str) -> tuple[str, dict]:
     """The name and data of the one host ``inventory`` names; BadInput if it names none or several."""
     path = inventory_path(inventory)
+    hosts = host_entries(inventory)
+    if len(hosts) != 1:
+        raise BadInput(f"{path} has {len(hosts)} hosts; ops works on one database host, or on the members "
+                       "of a Patroni cluster (patroni_cluster in their data)")
+    return hosts[0]
+
+
+def host_entries(inventory: str) -> list[tuple[str, dict]]:
+    """The name and data of every host ``inventory`` names; BadInput if it names none."""
+    path = inventory_path(inventory)
     try:
         found = groups(run_file(path))
     except Exception as e:  # the file is Python the operator wrote: any error in it is bad input
@@ -91,10 +101,10 @@ def host_entry(inventory: str) -> tuple[str, dict]:
         for h in hs if g != "all" else []:
             by_name.setdefault(h[0] if isinstance(h, tuple) else h, {}).update(h[1] if isinstance(h, tuple) else {})
     hosts = list(by_name.items())
-    if len(hosts) != 1:
-        raise BadInput(f"{path} {f'has {len(hosts)} hosts' if hosts else 'defines no hosts'}; ops works on one database host")
+    if not hosts:
+        raise BadInput(f"{path} defines no hosts; ops works on one database host")
     try:
-        return hosts[0][0], merged_data(path, found, hosts[0])
+        return [(name, merged_data(path, found, h)) for name, h in ((h[0], h) for h in hosts)]
     except Exception as e:  # group data is Python too
         raise BadInput(f"cannot load inventory {path}: {file_error(e, path, getattr(e, 'filename', None) or 'its group data')}") from None
 

@@ -36,7 +36,7 @@ class LocalHost:
         return f"{BASE_IMAGE}:{self.release}"
 
 
-SECRETS = {"dev": "dev", "ssh": "local_ssh", "bookworm": "local_bookworm"}  # secrets_name of each kind's inventory
+SECRETS = {"dev": "dev", "ssh": "local_ssh", "bookworm": "local_bookworm", "cluster": "cluster"}  # secrets_name of each kind's inventory
 
 
 def docker_env() -> dict[str, str]:
@@ -213,6 +213,8 @@ def known_hosts(h: LocalHost) -> str:
 def bring_up(kind: str, deploy: bool = True, seed: bool = True, release: str | None = None,
              seeded: Callable[[Seeded], None] = lambda done: None) -> LocalHost:
     """Start (or create) the local host, deploy the database onto it and seed it (``seeded`` is told each example customer)."""
+    if kind == "cluster":
+        return bring_up_cluster(deploy, seed, seeded)
     h = pick(kind, release)
     run_container(h)
     if h.kind != "dev":
@@ -257,9 +259,165 @@ def states() -> list[tuple[LocalHost, str]]:
     import docker
 
     dc, found = client(), []
-    for h in local_hosts().values():
+    for h in [*local_hosts().values(), *cluster_hosts()]:
         try:
             found.append((h, dc.containers.get(h.container).status))
         except docker.errors.NotFound:
             found.append((h, "absent"))
     return found
+
+
+# --- The local Patroni cluster (inventories/cluster.py): three container hosts on a network of their own.
+
+# ONESIFT_CLUSTER_PREFIX names the containers (PREFIX1..3) and the network
+# (PREFIX-net); ONESIFT_CLUSTER_PORT_BASE the first of the 30 loopback ports.
+CLUSTER_SIZE = 3
+CLUSTER_IMAGE = os.environ.get("ONESIFT_CLUSTER_IMAGE", "localhost/onesift-ha:trixie")
+# Container port -> offset from the member's first loopback port (member i: base + 10 (i - 1)).
+CLUSTER_PORTS = {"5000/tcp": 0, "5001/tcp": 1, "6432/tcp": 2, "5432/tcp": 3, "8008/tcp": 8}
+# A Debian PostgreSQL package makes cluster N/main on install; a Patroni
+# member's PostgreSQL is Patroni's (onesift/cluster.py data_dir), so none is made.
+NO_MAIN_CLUSTER = ("/etc/postgresql-common/createcluster.d/onesift-patroni.conf",
+                   "# Managed by the OneSift deploy: Patroni makes this host's cluster.\ncreate_main_cluster = false\n")
+
+
+def cluster_prefix() -> str:
+    return os.environ.get("ONESIFT_CLUSTER_PREFIX") or "onesift-pg"
+
+
+def cluster_network() -> str:
+    return f"{cluster_prefix()}-net"
+
+
+def cluster_hosts() -> list[LocalHost]:
+    base = int(os.environ.get("ONESIFT_CLUSTER_PORT_BASE") or 57000)
+    return [LocalHost("cluster", f"{cluster_prefix()}{i}", "inventories/cluster.py",
+                      {inner: base + 10 * (i - 1) + off for inner, off in CLUSTER_PORTS.items()})
+            for i in range(1, CLUSTER_SIZE + 1)]
+
+
+def cluster_packages(release: str = RELEASES[0]) -> list[str]:
+    """What a cluster member installs (the deploy's own lists), for the prepared image."""
+    from deploy import guard, server
+    from onesift import cluster
+    from onesift.platform import pg_version_for
+    from onesift.settings import Settings
+
+    settings = replace(Settings(), pg_version=pg_version_for(release, None, "cluster"))
+    return sorted(set(server.packages(settings) + guard.build_packages(settings) + cluster.packages(settings.pg_version)))
+
+
+def prepare_cluster_image(notice: Callable[[str], None] = to_stderr) -> str:
+    """The image cluster members are made from: the trixie base image with the
+    deploy's packages installed (apt-get in three containers took most of the
+    cluster's bring-up), made once and kept; the deploy then finds them installed."""
+    import docker
+
+    dc = client()
+    try:
+        dc.images.get(CLUSTER_IMAGE)
+        return CLUSTER_IMAGE
+    except docker.errors.ImageNotFound:
+        pass
+    base = f"{BASE_IMAGE}:{RELEASES[0]}"
+    notice(f"making {CLUSTER_IMAGE} from {base} (once)")
+    name = f"{cluster_prefix()}-image"
+    try:
+        dc.containers.get(name).remove(force=True)
+    except docker.errors.NotFound:
+        pass
+    c = dc.containers.run(base, name=name, detach=True, init=True, command=["sleep", "infinity"])
+    try:
+        path, text = NO_MAIN_CLUSTER
+        script = (f"mkdir -p {os.path.dirname(path)} && printf '%s' \"$NO_MAIN\" > {path} && apt-get update -qq && "
+                  "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "
+                  f"{' '.join(cluster_packages())} >/dev/null")
+        code, out = c.exec_run(["sh", "-c", script], environment={"NO_MAIN": text})
+        if code:
+            raise OpsError(f"preparing {CLUSTER_IMAGE} failed: {out.decode(errors='replace')[-2000:]}")
+        # Debian's maintainer scripts start some daemons where no systemd runs: not in the image.
+        c.exec_run(["sh", "-c", "pkill -x haproxy; pkill -x pgbouncer; pkill -x etcd; true"])
+        repo, tag = CLUSTER_IMAGE.rsplit(":", 1)
+        c.commit(repository=repo, tag=tag, changes=['CMD ["sleep","infinity"]'])
+    finally:
+        c.remove(force=True)
+    return CLUSTER_IMAGE
+
+
+def cluster_up(notice: Callable[[str], None] = to_stderr) -> list[LocalHost]:
+    """The network and the three running member containers (made when missing or unusable)."""
+    import docker
+
+    image = prepare_cluster_image(notice)
+    dc = client()
+    net = cluster_network()
+    try:
+        dc.networks.get(net)
+    except docker.errors.NotFound:
+        dc.networks.create(net, driver="bridge")
+    hosts = [replace(h, release=RELEASES[0]) for h in cluster_hosts()]
+    for h in hosts:
+        try:
+            c = dc.containers.get(h.container)
+            config = c.attrs.get("HostConfig", {})
+            image_ok = (c.attrs.get("Config") or {}).get("Image") == image
+            if image_ok and config.get("Init") and (config.get("ShmSize") or 0) >= SHM_SIZE and answers(c):
+                continue
+            notice(f"{h.container}: unusable; making it anew")
+            discard(c)
+        except docker.errors.NotFound:
+            pass
+        ports = {inner: (LOOPBACK, outer) for inner, outer in h.ports.items()}
+        dc.containers.run(image, name=h.container, hostname=h.container, detach=True, init=True,
+                          shm_size=SHM_SIZE, ports=ports, network=net, command=["sleep", "infinity"])
+    return hosts
+
+
+def cluster_down() -> list[str]:
+    """Remove the cluster's containers and network; what was removed."""
+    import docker
+
+    dc, gone = client(), []
+    for h in cluster_hosts():
+        try:
+            dc.containers.get(h.container).remove(force=True)
+            gone.append(h.container)
+        except docker.errors.NotFound:
+            pass
+    try:
+        dc.networks.get(cluster_network()).remove()
+        gone.append(cluster_network())
+    except docker.errors.NotFound:
+        pass
+    return gone
+
+
+def bring_up_cluster(deploy: bool = True, seed: bool = True,
+                     seeded: Callable[[Seeded], None] = lambda done: None) -> LocalHost:
+    """The local Patroni cluster up (inventories/cluster.py), deployed and seeded; its first member."""
+    hosts = cluster_up()
+    if not (deploy or seed):
+        return hosts[0]
+    from onesift import database, tenants
+    from onesift.session import HostSession
+    from onesift.tenant_migrations import migrate_all
+
+    if deploy:
+        s = HostSession(hosts[0].inventory)
+        try:
+            if code := database.deploy(s, "deploy.py"):
+                raise OpsError(f"the deploy failed (exit {code})")
+        finally:
+            s.close()
+    s = HostSession(hosts[0].inventory)  # now on the primary
+    try:
+        if deploy:
+            result = migrate_all(s, 2)
+            if result.failed or result.retryable:
+                raise OpsError(f"{len(result.failed) + len(result.retryable)} tenants did not migrate: run `ops tenant migrate`")
+        if seed:
+            for done in tenants.seed(s):
+                seeded(done)
+    finally:
+        s.close()
+    return hosts[0]

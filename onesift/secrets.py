@@ -17,6 +17,10 @@ from pathlib import Path
 from onesift.errors import BadInput
 
 ROLE_KEYS = ("owner", "app", "auditor")
+# A Patroni cluster's own (onesift/cluster.py): the replication role's, the
+# postgres superuser's (pg_rewind and Patroni connect as it over the network)
+# and the user Patroni's REST API asks for on a change (PATCH /config, switchover).
+CLUSTER_KEYS = ("replication", "superuser", "patroni_rest")
 
 
 def secrets_dir() -> Path:
@@ -43,12 +47,12 @@ def write_file(path: Path, values: dict[str, str]) -> None:
         f.write("".join(f"{k}={v}\n" for k, v in sorted(values.items())))
 
 
-def load(name: str, generate: bool = False) -> dict[str, str]:
-    """Passwords by role key for the secrets set ``name`` (e.g. "dev", "prod")."""
+def load(name: str, generate: bool = False, keys: tuple[str, ...] = ROLE_KEYS) -> dict[str, str]:
+    """Passwords by key (default: the roles') for the secrets set ``name`` (e.g. "dev", "prod")."""
     path = secrets_dir() / f"{name}.env"
     stored = read_file(path)
     passwords, missing = {}, []
-    for key in ROLE_KEYS:
+    for key in keys:
         value = os.environ.get(env_var(key)) or stored.get(env_var(key))
         if not value and generate:
             value = stored[env_var(key)] = secrets.token_urlsafe(32)

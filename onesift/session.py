@@ -20,7 +20,7 @@ import sys
 
 from onesift.containers import container_problem
 from onesift.errors import BadInput, OpsError
-from onesift.inventory import host_entry, inventory_path
+from onesift.inventory import host_entries, inventory_path
 from onesift.local_hosts import docker_env
 from onesift.render import ROOT
 from onesift.settings import DEFAULT_INVENTORY, Settings
@@ -45,6 +45,43 @@ def refuse_missing_container(name: str, inventory: str) -> None:
             raise BadInput(f"{inventory}: {problem}")
 
 
+# Patroni's health check on a member: 200 from the primary only.
+PRIMARY_CHECK = "curl -s -o /dev/null -w '%{http_code}' --max-time 3 http://127.0.0.1:8008/primary || true"
+
+
+def primary_of(path, hosts: list[tuple[str, dict]], inventory: str):
+    """(name, data, transport) of the cluster member whose Patroni says it is the primary
+    (GET /primary: 200), else of the first member that answers at all (a cluster with no
+    leader yet, during its first deploy: writes there fail as read-only, exit 1). Members
+    that are stopped containers or do not answer are passed over; none answering is OpsError."""
+    reachable = []
+    for name, data in hosts:
+        if any(name.startswith(p) for p in ENGINES) and problem_of(name):
+            continue
+        transport = for_host(path, name, data)
+        answer = transport.run(PRIMARY_CHECK)
+        if answer.ok and answer.stdout[-1:] == ["200"]:
+            for _, _, other in reachable:
+                other.close()
+            return name, data, transport
+        if answer.ok:
+            reachable.append((name, data, transport))
+        else:
+            transport.close()
+    if not reachable:
+        raise OpsError(f"{inventory}: no member of the cluster answers")
+    for _, _, other in reachable[1:]:
+        other.close()
+    return reachable[0]
+
+
+def problem_of(name: str) -> str | None:
+    for prefix, engine in ENGINES.items():
+        if name.startswith(prefix):
+            return container_problem(engine, name[len(prefix):])
+    return None
+
+
 class HostSession:
     """One database host from an inventory file; SQL runs there as ``postgres``."""
 
@@ -53,10 +90,18 @@ class HostSession:
         os.environ.update(docker_env())
         path = inventory_path(inventory)
         self.inventory = str(path)
-        self.name, self.data = host_entry(inventory)
-        self.settings = Settings.from_data(self.data)
-        refuse_missing_container(self.name, inventory)
-        self.transport = for_host(path, self.name, self.data)
+        hosts = host_entries(inventory)
+        if len(hosts) > 1 and all(h[1].get("patroni_cluster") for h in hosts):
+            self.name, self.data, self.transport = primary_of(path, hosts, inventory)
+            self.settings = Settings.from_data(self.data)
+        elif len(hosts) > 1:
+            raise BadInput(f"{path} has {len(hosts)} hosts; ops works on one database host, or on the members "
+                           "of a Patroni cluster (patroni_cluster in their data)")
+        else:
+            self.name, self.data = hosts[0]
+            self.settings = Settings.from_data(self.data)  # bad settings before the container, as before
+            refuse_missing_container(self.name, inventory)
+            self.transport = for_host(path, self.name, self.data)
 
     @property
     def production(self) -> bool:

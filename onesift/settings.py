@@ -231,6 +231,34 @@ def scratch_path_problem(c: "PgBackRest") -> str | None:
         return (f"inventory data pitr_scratch_path {c.scratch_path!r} is not a directory of its own: every restore "
                 "removes it first; use one such as /var/lib/postgresql/onesift-scratch")
     return None
+POOL_MODES = ("session", "transaction", "statement")  # PgBouncer's pool_mode
+
+
+def cluster_settings(data) -> dict:
+    """The Patroni cluster keys of inventory data, checked: Patroni refuses a loop_wait +
+    2 * retry_timeout above ttl only when it starts, so the deploy refuses it first."""
+    scope = value(data, "patroni_cluster")
+    found = {
+        "patroni_cluster": str(scope) if scope else None,
+        "patroni_name": str(value(data, "patroni_name")) if value(data, "patroni_name") else None,
+        "patroni_address": str(value(data, "patroni_address")) if value(data, "patroni_address") else None,
+        **{k: whole_number(data, k) for k in (
+            "patroni_ttl", "patroni_loop_wait", "patroni_retry_timeout", "patroni_maximum_lag_on_failover",
+            "pgbouncer_port", "pgbouncer_max_client_conn", "pgbouncer_default_pool_size",
+            "pgbouncer_max_prepared_statements", "haproxy_primary_port", "haproxy_replicas_port")},
+        **{k: bool(value(data, k)) for k in (
+            "patroni_synchronous_mode", "patroni_synchronous_mode_strict", "patroni_use_pg_rewind")},
+        "cluster_networks": tuple(value(data, "cluster_networks")),
+        "pgbouncer_pool_mode": str(value(data, "pgbouncer_pool_mode")),
+    }
+    if found["pgbouncer_pool_mode"] not in POOL_MODES:
+        raise BadInput(f"inventory data pgbouncer_pool_mode must be one of {', '.join(POOL_MODES)}, "
+                       f"not {found['pgbouncer_pool_mode']!r}")
+    if found["patroni_loop_wait"] + 2 * found["patroni_retry_timeout"] > found["patroni_ttl"]:
+        raise BadInput(f"inventory data patroni_loop_wait + 2 * patroni_retry_timeout "
+                       f"({found['patroni_loop_wait']} + 2 * {found['patroni_retry_timeout']}) must not pass "
+                       f"patroni_ttl ({found['patroni_ttl']}), as Patroni requires")
+    return found
 
 
 @dataclass(frozen=True)
@@ -263,6 +291,25 @@ class Settings:
     production: bool = DEFAULTS["production"]
     secrets_name: str = DEFAULTS["secrets_name"]
     generate_secrets: bool = DEFAULTS["generate_secrets"]
+    # A Patroni cluster member's (onesift/cluster.py); patroni_cluster None: one host.
+    patroni_cluster: str | None = DEFAULTS["patroni_cluster"]
+    patroni_name: str | None = DEFAULTS["patroni_name"]
+    patroni_address: str | None = DEFAULTS["patroni_address"]
+    patroni_ttl: int = DEFAULTS["patroni_ttl"]
+    patroni_loop_wait: int = DEFAULTS["patroni_loop_wait"]
+    patroni_retry_timeout: int = DEFAULTS["patroni_retry_timeout"]
+    patroni_maximum_lag_on_failover: int = DEFAULTS["patroni_maximum_lag_on_failover"]
+    patroni_synchronous_mode: bool = DEFAULTS["patroni_synchronous_mode"]
+    patroni_synchronous_mode_strict: bool = DEFAULTS["patroni_synchronous_mode_strict"]
+    patroni_use_pg_rewind: bool = DEFAULTS["patroni_use_pg_rewind"]
+    cluster_networks: tuple[str, ...] = tuple(DEFAULTS["cluster_networks"])
+    pgbouncer_port: int = DEFAULTS["pgbouncer_port"]
+    pgbouncer_pool_mode: str = DEFAULTS["pgbouncer_pool_mode"]
+    pgbouncer_max_client_conn: int = DEFAULTS["pgbouncer_max_client_conn"]
+    pgbouncer_default_pool_size: int = DEFAULTS["pgbouncer_default_pool_size"]
+    pgbouncer_max_prepared_statements: int = DEFAULTS["pgbouncer_max_prepared_statements"]
+    haproxy_primary_port: int = DEFAULTS["haproxy_primary_port"]
+    haproxy_replicas_port: int = DEFAULTS["haproxy_replicas_port"]
 
     @classmethod
     def from_data(cls, data) -> "Settings":
@@ -295,6 +342,7 @@ class Settings:
             production=bool(value(data, "production")),
             secrets_name=str(value(data, "secrets_name")),
             generate_secrets=bool(value(data, "generate_secrets")),
+            **cluster_settings(data),
         )
 
     def __post_init__(self):

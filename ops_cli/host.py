@@ -15,7 +15,8 @@ app = noun("Local container hosts: up, down, status.")
 
 @app.command()
 def up(
-    kind: Annotated[str, typer.Argument(help="dev (Docker API connector), ssh (SSH on loopback) or bookworm (SSH, Debian 12).")] = "dev",
+    kind: Annotated[str, typer.Argument(help="dev (Docker API connector), ssh (SSH on loopback), bookworm (SSH, Debian 12) "
+                                             "or cluster (three Patroni members on a network of their own).")] = "dev",
     release: Annotated[Optional[str], typer.Option(
         help=f"Debian release: {' or '.join(RELEASES)} (default: the kind's, {RELEASES[0]} for dev and ssh). "
              "Another release than the host has makes it anew.")] = None,
@@ -31,6 +32,11 @@ def up(
         fail(str(e), 2)
     except OpsError as e:
         fail(str(e), 1)
+    if h.kind == "cluster":
+        console.print(f"[green]the cluster is up[/]: inventory {h.inventory}; read-write endpoint on "
+                      f"{LOOPBACK}:{h.ports['5000/tcp']}, read-only on {LOOPBACK}:{h.ports['5001/tcp']} "
+                      f"(passwords in ~/.config/onesift/{SECRETS[h.kind]}.env)")
+        return
     pg = h.ports["5432/tcp"]
     console.print(
         f"[green]{h.container} is up[/]: inventory {h.inventory}; PostgreSQL on {LOOPBACK}:{pg} "
@@ -39,9 +45,14 @@ def up(
 
 
 @app.command()
-def down(kind: Annotated[str, typer.Argument(help="dev, ssh or bookworm")] = "dev"):
+def down(kind: Annotated[str, typer.Argument(help="dev, ssh, bookworm or cluster")] = "dev"):
     """Remove a local host and its data."""
-    from onesift.local_hosts import remove
+    from onesift.local_hosts import cluster_down, remove
+
+    if kind == "cluster":
+        gone = cluster_down()
+        console.print(f"removed {', '.join(gone)}" if gone else "no cluster containers", markup=False)
+        return
 
     try:
         h, removed = remove(kind)

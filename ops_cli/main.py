@@ -4,7 +4,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ops_cli import apikey, audit, backup, db, host, sql, tenant
+from ops_cli import apikey, audit, backup, cluster, db, host, sql, tenant
 from ops_cli.common import DEFAULT_INVENTORY, Shared
 
 app = typer.Typer(
@@ -40,6 +40,7 @@ app.add_typer(sql.app, name="sql")
 app.add_typer(host.app, name="host")
 app.add_typer(audit.app, name="audit")
 app.add_typer(backup.app, name="backup")
+app.add_typer(cluster.app, name="cluster")
 
 if __name__ == "__main__":
     app()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from onesift import defaults, secrets
-from onesift.inventory import host_data, offline_settings
+from onesift.inventory import host_entries, host_data, offline_settings
 from onesift.render import ROOT
 from onesift.settings import DEFAULTS, BadInput, PgBackRest, Settings
 from onesift.steps import TENANT_STEPS, migrations, step_sql
@@ -53,9 +53,14 @@ def test_offline_settings_match_pyinfra(inventory):
     from pyinfra_cli.inventory import make_inventory
 
     with ctx_state.use(State()):
-        [host] = list(make_inventory(str(ROOT / inventory), cwd=str(ROOT)))
-    assert offline_settings(inventory) == Settings.from_data(host.data)
-    assert {k: v for k, v in host_data(inventory).items()} == {k: host.data.get(k) for k in host_data(inventory)}
+        hosts = list(make_inventory(str(ROOT / inventory), cwd=str(ROOT)))
+    entries = host_entries(inventory)  # a cluster inventory has several, each with its own data
+    assert [name for name, _ in entries] == [h.name for h in hosts]
+    for (name, data), host in zip(entries, hosts):
+        assert Settings.from_data(data) == Settings.from_data(host.data)
+        assert data == {k: host.data.get(k) for k in data}
+    if len(hosts) == 1:
+        assert offline_settings(inventory) == Settings.from_data(hosts[0].data)
 
 
 def test_offline_settings_follow_pyinfra_group_rules(tmp_path, monkeypatch):

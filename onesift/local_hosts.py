@@ -221,25 +221,33 @@ def bring_up(kind: str, deploy: bool = True, seed: bool = True, release: str | N
         wait_for_port(h.ports["22/tcp"])
     if not (deploy or seed):
         return h
-    from onesift import database, tenants
+    from onesift import database
     from onesift.session import HostSession
-    from onesift.tenant_migrations import migrate_all
 
     s = HostSession(h.inventory)
     try:
         if deploy:
             if code := database.deploy(s, "deploy.py"):
                 raise OpsError(f"the deploy failed (exit {code})")
-            # Tenants made by an older checkout catch up with the tenant migrations.
-            result = migrate_all(s, 2)
-            if result.failed or result.retryable:
-                raise OpsError(f"{len(result.failed) + len(result.retryable)} tenants did not migrate: run `ops tenant migrate`")
-        if seed:
-            for done in tenants.seed(s):
-                seeded(done)
+        catch_up_and_seed(s, deploy, seed, seeded)
     finally:
         s.close()
     return h
+
+
+def catch_up_and_seed(s, migrate: bool, seed: bool, seeded: Callable[[Seeded], None]) -> None:
+    """After a deploy: tenants made by an older checkout catch up with the tenant
+    migrations (``migrate``), and the example customers are seeded (``seed``)."""
+    from onesift import tenants
+    from onesift.tenant_migrations import migrate_all
+
+    if migrate:
+        result = migrate_all(s, 2)
+        if result.failed or result.retryable:
+            raise OpsError(f"{len(result.failed) + len(result.retryable)} tenants did not migrate: run `ops tenant migrate`")
+    if seed:
+        for done in tenants.seed(s):
+            seeded(done)
 
 
 def remove(kind: str) -> tuple[LocalHost, bool]:
@@ -398,9 +406,8 @@ def bring_up_cluster(deploy: bool = True, seed: bool = True,
     hosts = cluster_up()
     if not (deploy or seed):
         return hosts[0]
-    from onesift import database, tenants
+    from onesift import database
     from onesift.session import HostSession
-    from onesift.tenant_migrations import migrate_all
 
     if deploy:
         s = HostSession(hosts[0].inventory)
@@ -411,13 +418,7 @@ def bring_up_cluster(deploy: bool = True, seed: bool = True,
             s.close()
     s = HostSession(hosts[0].inventory)  # now on the primary
     try:
-        if deploy:
-            result = migrate_all(s, 2)
-            if result.failed or result.retryable:
-                raise OpsError(f"{len(result.failed) + len(result.retryable)} tenants did not migrate: run `ops tenant migrate`")
-        if seed:
-            for done in tenants.seed(s):
-                seeded(done)
+        catch_up_and_seed(s, deploy, seed, seeded)
     finally:
         s.close()
     return hosts[0]

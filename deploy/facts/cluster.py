@@ -38,7 +38,23 @@ class DaemonState(FactBase):
         return {"systemd": output[0] == "systemd", "running": output[1] == "running"}
 
 
-class PatroniDynamicConfig(FactBase):
+class PatroniRest(FactBase):
+    """What one GET of Patroni's REST API on this member returns, as JSON; empty when Patroni does not answer."""
+
+    default = dict
+
+    def requires_command(self, *args, **kwargs) -> str:
+        return "curl"
+
+    def process(self, output):
+        text = "\n".join(output).strip()
+        try:
+            return json.loads(text) if text else {}
+        except ValueError:
+            return {}
+
+
+class PatroniDynamicConfig(PatroniRest):
     """
     The cluster's dynamic configuration, as Patroni's GET /config on this
     member returns it; empty when Patroni does not answer (not started yet).
@@ -48,23 +64,11 @@ class PatroniDynamicConfig(FactBase):
         {"ttl": 12, "loop_wait": 2, "postgresql": {"parameters": {"work_mem": "4MB"}}}
     """
 
-    default = dict
-
-    def requires_command(self, *args, **kwargs) -> str:
-        return "curl"
-
     def command(self) -> str:
         return f"curl -sf --max-time 5 {REST}/config || true"
 
-    def process(self, output):
-        text = "\n".join(output).strip()
-        try:
-            return json.loads(text) if text else {}
-        except ValueError:
-            return {}
 
-
-class PatroniMember(FactBase):
+class PatroniMember(PatroniRest):
     """
     This member as Patroni's GET /patroni describes it (state, role, timeline,
     pending_restart); empty when Patroni does not answer.
@@ -74,20 +78,8 @@ class PatroniMember(FactBase):
         {"state": "running", "role": "primary", "timeline": 1}
     """
 
-    default = dict
-
-    def requires_command(self, *args, **kwargs) -> str:
-        return "curl"
-
     def command(self) -> str:
         return f"curl -s --max-time 5 {REST}/patroni || true"
-
-    def process(self, output):
-        text = "\n".join(output).strip()
-        try:
-            return json.loads(text) if text else {}
-        except ValueError:
-            return {}
 
 
 def userlist_query(roles: list[str]) -> str:

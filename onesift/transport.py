@@ -140,6 +140,8 @@ class OpenSSH:
             options += ["-F", os.path.expanduser(str(data["ssh_config_file"]))]
         if data.get("ssh_allow_agent") is False:
             options += ["-o", "IdentityAgent=none"]
+        if data.get("ssh_look_for_keys") is False:  # only the named key, as paramiko's look_for_keys=False
+            options += ["-o", "IdentitiesOnly=yes"]
         return cls(f"{user}@{host}" if user else str(host), options, sudo=bool(data.get("_sudo")))
 
     def argv(self, command: str) -> list[str]:

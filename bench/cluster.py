@@ -32,31 +32,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import psycopg  # noqa: E402
 
+from bench.run import MISSED, report  # noqa: E402  (one way to print a line and its verdict)
 from onesift.cluster import data_dir  # noqa: E402
 from onesift.local_hosts import docker_env  # noqa: E402
 from tests.e2e.test_cluster import Cluster, Writer, present  # noqa: E402  (the tests' cluster and load)
 
-MISSED: list[str] = []
 TARGET_FAILOVER_S = 10.0  # CloudNativePG's e2e tests: the primary endpoint moves within 10 s
-
-
-def report(name: str, value: float, baseline: float, note: str = "", limit: float | None = None) -> None:
-    ratio = value / baseline if baseline else float("inf")
-    if limit is not None:
-        met = ratio <= limit
-        note = f"target <= {limit:g}x: {'met' if met else 'MISSED'}" + (f" ({note})" if note else "")
-        if not met:
-            MISSED.append(name)
-    print(f"{name:72} {value:9.4g} {baseline:9.4g} {ratio:7.2f}x  {note}", flush=True)
 
 
 def count(name: str, value: int, target: int | None, note: str = "") -> None:
     verdict = "" if target is None else f"target {target}: {'met' if value <= target else 'MISSED'}"
     if target is not None and value > target:
         MISSED.append(name)
-    print(f"{name:72} {value:9d} {'':9} {'':8}  {verdict}{' ' if verdict and note else ''}{note}", flush=True)
+    print(f"{name:68} {value:9d} {'':9} {'':8}  {verdict}{' ' if verdict and note else ''}{note}", flush=True)
 
 
 def new_tenant(ha: Cluster) -> str:
@@ -149,7 +138,7 @@ def main() -> None:
         version = conn.execute("SHOW server_version").fetchone()[0].split()[0]
     print(f"platform: Debian 13 (trixie) containers, PostgreSQL {version}, Patroni 4, etcd 3.5; "
           f"ttl {ha.rest('/config')['ttl']} s, loop_wait {ha.rest('/config')['loop_wait']} s", flush=True)
-    print(f"{'measurement':72} {'value':>9} {'baseline':>9} {'ratio':>8}  target")
+    print(f"{'measurement':68} {'value':>9} {'baseline':>9} {'ratio':>8}  target")
     slug = new_tenant(ha)
     try:
         kills = [kill_postmaster(ha, slug) for _ in range(args.kills)]

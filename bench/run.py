@@ -62,7 +62,7 @@ def sh(*cmd: str) -> None:
 
 def report(name: str, value: float, baseline: float, note: str = "", limit: float | None = None) -> None:
     """Print a measurement, its same-run baseline and their ratio; with ``limit``, whether the ratio met it."""
-    ratio = value / baseline
+    ratio = value / baseline if baseline else float("inf")  # a baseline that failed to a zero: a miss, not a crash
     if limit is not None:
         met = ratio <= limit
         note = f"target <= {limit:g}x: {'met' if met else 'MISSED'}" + (f" ({note})" if note else "")

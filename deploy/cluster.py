@@ -100,13 +100,31 @@ def parameters(conf: dict, settings: Settings) -> dict:
         "default_text_search_config": "pg_catalog.english",
         # Every commit waits for the synchronous standby's flush when synchronous_mode is on.
         "synchronous_commit": "on",
-        # pgBackRest (the PITR issue, built apart on branch pitr) hooks in here:
-        # archive_mode = on and archive_command = 'pgbackrest --stanza=onesift archive-push %p'.
+        # Continuous archiving into the one pgBackRest repository the members share
+        # (deploy/pgbackrest.py), as on a single host: only the primary archives
+        # (archive_mode on, not always), so after a failover the new primary goes on
+        # from its timeline.
+        "archive_mode": "on",
+        "archive_command": archive_command(settings),
+        "archive_timeout": conf["archive_timeout"],
+        # A slot keeps WAL for a stopped replica until this much is held back; past
+        # it the replica catches up from the repository (restore_command), and the
+        # primary's disk does not fill behind a member that never comes back.
+        "max_slot_wal_keep_size": settings.patroni_max_slot_wal_keep_size,
     }
     if conf.get("ssl_ca_file"):
         params["ssl_ca_file"] = conf["ssl_ca_file"]
     params.update({k: v for k, v in settings.pg_settings.items() if k != "max_locks_per_transaction"})
     return {k: v for k, v in params.items() if k not in LOCAL_PARAMETERS}
+
+
+def archive_command(s: Settings) -> str:
+    return f"pgbackrest --stanza={s.pgbackrest.stanza} archive-push %p"
+
+
+def restore_command(s: Settings) -> str:
+    """How a replica (or a rejoining old primary) reads WAL its primary no longer has: from the repository."""
+    return f'pgbackrest --stanza={s.pgbackrest.stanza} archive-get %f "%p"'
 
 
 def dynamic_config(s: Settings, params: dict) -> dict:
@@ -118,7 +136,9 @@ def dynamic_config(s: Settings, params: dict) -> dict:
         "maximum_lag_on_failover": s.patroni_maximum_lag_on_failover,
         "synchronous_mode": s.patroni_synchronous_mode,
         "synchronous_mode_strict": s.patroni_synchronous_mode_strict,
-        "postgresql": {"use_pg_rewind": s.patroni_use_pg_rewind, "parameters": params},
+        "member_slots_ttl": s.patroni_member_slots_ttl,
+        "postgresql": {"use_pg_rewind": s.patroni_use_pg_rewind, "parameters": params,
+                       "recovery_conf": {"restore_command": restore_command(s)}},
     }
 
 
@@ -181,7 +201,7 @@ def install():
 
     files.directory(name="Patroni's config directory", path="/etc/patroni", user="postgres", group="postgres", mode="750")
     patroni_conf = files.put(
-        name="Patroni member configuration (with passwords: 0640)",
+        name="Patroni member configuration (with passwords: 0600)",
         src=StringIO(render_template(
             "cluster/patroni.yml.j2", scope=scope, name=name, address=address, members=everyone,
             port=settings.pg_port, data_dir=cluster.data_dir(settings.pg_version),
@@ -189,7 +209,7 @@ def install():
             rest_password=pw["patroni_rest"], superuser_password=pw["superuser"],
             replication_password=pw["replication"],
         )),
-        dest=cluster.PATRONI_CONFIG, user="postgres", group="postgres", mode="640",
+        dest=cluster.PATRONI_CONFIG, user="postgres", group="postgres", mode="600",
     )
     daemon.running(
         name="Patroni running", unit="patroni", process="patroni", changed=patroni_conf.did_change,

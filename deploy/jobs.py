@@ -37,21 +37,22 @@ def install():
         retention_days=s.retention_days, **common,
     )
     b = s.pgbackrest
-    # pgBackRest is not yet deployed on a Patroni cluster (deploy/pgbackrest.py): no PITR jobs there.
-    pitr = not cluster.is_cluster(host.data)
-    if pitr:
-        files.template(
-            name="Point-in-time recovery job",
-            src=str(TEMPLATES / "jobs/onesift-pitr.sh.j2"),
-            dest="/usr/local/sbin/onesift-pitr",
-            mode="750",
-            stanza=b.stanza, pg_version=s.pg_version, scratch=b.scratch_path, scratch_port=b.scratch_port,
-            tenant_prefix=TENANT_PREFIX, **common,
-        )
+    member = cluster.is_cluster(host.data)
+    files.template(
+        name="Point-in-time recovery job",
+        src=str(TEMPLATES / "jobs/onesift-pitr.sh.j2"),
+        dest="/usr/local/sbin/onesift-pitr",
+        mode="750",
+        stanza=b.stanza, pg_version=s.pg_version, scratch=b.scratch_path, scratch_port=b.scratch_port,
+        tenant_prefix=TENANT_PREFIX, patroni=member,
+        data_dir=cluster.data_dir(s.pg_version) if member else f"/var/lib/postgresql/{s.pg_version}/main",
+        **common,
+    )
     on_primary = ""
-    if cluster.is_cluster(host.data):
+    if member:
         # Every member has the jobs; each runs only where the primary is (cleanup writes,
-        # and the nightly dump is taken there, where no recovery conflict cancels it).
+        # pgBackRest backs up the primary, and the nightly dump is taken there, where no
+        # recovery conflict cancels it): after a failover they run on the new primary.
         files.template(name="Jobs on the primary only", src=str(TEMPLATES / "jobs/onesift-on-primary.sh.j2"),
                        dest="/usr/local/sbin/onesift-on-primary", mode="755")
         on_primary = "/usr/local/sbin/onesift-on-primary "
@@ -64,6 +65,6 @@ def install():
         cleanup_schedule=s.cleanup_schedule,
         backup_logical=s.backup_logical,
         full_schedule=b.full_schedule, diff_schedule=b.diff_schedule, drill_schedule=b.drill_schedule,
-        on_primary=on_primary, pitr=pitr,
+        on_primary=on_primary,
     )
     cron.running(name="cron daemon running")

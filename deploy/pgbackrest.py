@@ -44,13 +44,25 @@ def refuse_wrong_passphrase(settings: Settings, passphrase: str) -> None:
             "or without encryption; a passphrase cannot change once the stanza exists")
 
 
+def data_directory(settings: Settings) -> str:
+    """pg1-path: Debian's N/main on a single host, Patroni's directory on a cluster member."""
+    if cluster.is_cluster(host.data):
+        return cluster.data_dir(settings.pg_version)
+    return f"/var/lib/postgresql/{settings.pg_version}/main"
+
+
+def primary_only() -> dict:
+    """The extra argument of the steps that need the primary (stanza-create, check, a backup
+    without backup-standby): on a cluster member, run only where the primary is now."""
+    if not cluster.is_cluster(host.data):
+        return {}
+    from deploy import cluster as member
+
+    return {"_if": member.on_primary}
+
+
 @deploy("pgBackRest")
 def install():
-    if cluster.is_cluster(host.data):
-        # Not yet on a Patroni cluster: its archive_command goes into Patroni's dynamic
-        # configuration (deploy/cluster.py parameters()), and the stanza names every member.
-        host.noop("pgBackRest is not deployed on a Patroni cluster yet")
-        return
     settings = platform.settings()
     c = settings.pgbackrest
     passphrase = cipher_pass(settings)
@@ -72,7 +84,8 @@ def install():
         repo1_retention_full=c.repo1_retention_full, repo1_cipher_type=c.repo1_cipher_type,
         compress_type=c.compress_type, process_max=c.process_max, archive_timeout=c.archive_timeout,
         archive_async=c.archive_async, spool_path=c.spool_path,
-        data_directory=f"/var/lib/postgresql/{settings.pg_version}/main", pg_port=settings.pg_port,
+        data_directory=data_directory(settings), pg_port=settings.pg_port,
+        cluster_member=cluster.is_cluster(host.data),
     )
     if passphrase is None:
         files.file(name=f"No {CIPHER_CONF}: not encrypted", path=CIPHER_CONF, present=False)
@@ -80,5 +93,12 @@ def install():
         # An uploaded file (0600, postgres): the passphrase is never in argv, a template's arguments or a log.
         files.put(name=f"Upload {CIPHER_CONF}", src=StringIO(f"[global]\nrepo1-cipher-pass={passphrase}\n"),
                   dest=CIPHER_CONF, user="postgres", group="postgres", mode="600")
-    pgbackrest.stanza(name=f"pgBackRest stanza {c.stanza}", stanza=c.stanza)
-    pgbackrest.first_backup(name="A first full backup", stanza=c.stanza)
+    only = primary_only()
+    pgbackrest.stanza(name=f"pgBackRest stanza {c.stanza}", stanza=c.stanza, **only)
+    pgbackrest.first_backup(name="A first full backup", stanza=c.stanza, **only)
+    if only:
+        # Every member archives into the same repository once it is the primary: a replica
+        # that does not see the stanza the primary made has a repository of its own.
+        primary = only["_if"]
+        pgbackrest.shared_repository(name=f"Stanza {c.stanza} seen from this member", stanza=c.stanza,
+                                     repo1_path=c.repo1_path, _if=lambda: not primary())

@@ -177,6 +177,14 @@ patroni_maximum_lag_on_failover = 1048576
 patroni_synchronous_mode = False
 patroni_synchronous_mode_strict = False
 patroni_use_pg_rewind = True
+# A replica that stops keeps its replication slot on the primary (so the
+# primary keeps the WAL it has not read) for patroni_member_slots_ttl seconds
+# (Patroni's member_slots_ttl; its default, 30 min), and a slot holds back at
+# most max_slot_wal_keep_size of WAL (PostgreSQL's). Past either, the
+# primary's disk is safe and the replica, back, reads the WAL it missed from
+# the pgBackRest repository (restore_command) before it streams again.
+patroni_member_slots_ttl = 1800
+patroni_max_slot_wal_keep_size = "8GB"
 # The members' networks (pg_hba: replication, pg_rewind as the superuser,
 # HAProxy to PgBouncer). "samenet" for the local containers.
 cluster_networks = []

@@ -297,6 +297,16 @@ def cluster_network() -> str:
     return f"{cluster_prefix()}-net"
 
 
+def cluster_repository() -> str:
+    """The podman volume every member mounts at pgbackrest_repo1_path: one pgBackRest
+    repository the primary archives into wherever it runs (a production cluster mounts
+    one NFS export there, or uses a repository host: README, Cluster)."""
+    return f"{cluster_prefix()}-pgbackrest"
+
+
+REPOSITORY_MOUNT = "/var/lib/pgbackrest"  # onesift/defaults.py pgbackrest_repo1_path
+
+
 def cluster_hosts() -> list[LocalHost]:
     base = int(os.environ.get("ONESIFT_CLUSTER_PORT_BASE") or 57000)
     return [LocalHost("cluster", f"{cluster_prefix()}{i}", "inventories/cluster.py",
@@ -352,6 +362,24 @@ def prepare_cluster_image(notice: Callable[[str], None] = to_stderr) -> str:
     return CLUSTER_IMAGE
 
 
+def usable_member(dc, h: LocalHost, image: str, notice: Callable[[str], None]) -> bool:
+    """Whether member ``h``'s container can be kept (else it is removed, to be made anew)."""
+    import docker
+
+    try:
+        c = dc.containers.get(h.container)
+    except docker.errors.NotFound:
+        return False
+    config = c.attrs.get("HostConfig", {})
+    image_ok = (c.attrs.get("Config") or {}).get("Image") == image
+    mounted = any(m.get("Name") == cluster_repository() for m in c.attrs.get("Mounts") or [])
+    if image_ok and mounted and config.get("Init") and (config.get("ShmSize") or 0) >= SHM_SIZE and answers(c):
+        return True
+    notice(f"{h.container}: unusable; making it anew")
+    discard(c)
+    return False
+
+
 def cluster_up(notice: Callable[[str], None] = to_stderr) -> list[LocalHost]:
     """The network and the three running member containers (made when missing or unusable)."""
     import docker
@@ -364,25 +392,24 @@ def cluster_up(notice: Callable[[str], None] = to_stderr) -> list[LocalHost]:
     except docker.errors.NotFound:
         dc.networks.create(net, driver="bridge")
     hosts = [replace(h, release=RELEASES[0]) for h in cluster_hosts()]
-    for h in hosts:
+    kept = [h for h in hosts if usable_member(dc, h, image, notice)]
+    if not kept:  # a new cluster, a new database: an old repository's stanza would not match it
         try:
-            c = dc.containers.get(h.container)
-            config = c.attrs.get("HostConfig", {})
-            image_ok = (c.attrs.get("Config") or {}).get("Image") == image
-            if image_ok and config.get("Init") and (config.get("ShmSize") or 0) >= SHM_SIZE and answers(c):
-                continue
-            notice(f"{h.container}: unusable; making it anew")
-            discard(c)
+            dc.volumes.get(cluster_repository()).remove(force=True)
         except docker.errors.NotFound:
             pass
+    for h in hosts:
+        if h in kept:
+            continue
         ports = {inner: (LOOPBACK, outer) for inner, outer in h.ports.items()}
         dc.containers.run(image, name=h.container, hostname=h.container, detach=True, init=True,
-                          shm_size=SHM_SIZE, ports=ports, network=net, command=["sleep", "infinity"])
+                          shm_size=SHM_SIZE, ports=ports, network=net, command=["sleep", "infinity"],
+                          volumes={cluster_repository(): {"bind": REPOSITORY_MOUNT, "mode": "rw"}})
     return hosts
 
 
 def cluster_down() -> list[str]:
-    """Remove the cluster's containers and network; what was removed."""
+    """Remove the cluster's containers, network and repository volume; what was removed."""
     import docker
 
     dc, gone = client(), []
@@ -395,6 +422,11 @@ def cluster_down() -> list[str]:
     try:
         dc.networks.get(cluster_network()).remove()
         gone.append(cluster_network())
+    except docker.errors.NotFound:
+        pass
+    try:
+        dc.volumes.get(cluster_repository()).remove(force=True)
+        gone.append(cluster_repository())
     except docker.errors.NotFound:
         pass
     return gone

@@ -90,7 +90,13 @@ def restore(s: HostSession, target: Target, keep: bool = False) -> Restored:
 
 
 def restore_in_place(s: HostSession, target: Target) -> Restored:
-    """Stop the live cluster, restore it (--delta) to ``target`` and start it."""
+    """Stop the live cluster, restore it (--delta) to ``target`` and start it. Not on a Patroni
+    cluster: Patroni would start the members on the old timeline again (README, Cluster)."""
+    from onesift import cluster
+
+    if cluster.is_cluster(s.data):
+        raise BadInput("--in-place restores a single host; a Patroni cluster is restored as a new cluster "
+                       "from the repository (README, Cluster: a point-in-time restore of the whole cluster)")
     found = key_values(s.shell(f"{SCRIPT} in-place {target.args()}"))
     return Restored(str(target), found.get("reached", ""), "", float(found.get("seconds", 0)))
 

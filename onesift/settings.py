@@ -85,7 +85,9 @@ def schema_for(slug: str) -> str:
 
 def whole_number(data, key: str, default: int | None = None) -> int:
     """Inventory data ``key`` as an int (its default when unset or empty); BadInput if it is not one."""
-    value = data.get(key) or (DEFAULTS[key] if default is None else default)
+    value = data.get(key)
+    if value is None or value == "":  # 0 is a value (patroni_member_slots_ttl 0: no slot kept)
+        value = DEFAULTS[key] if default is None else default
     try:
         return int(value)
     except (TypeError, ValueError):
@@ -102,6 +104,17 @@ def duration(data, key: str) -> str:
     value = str(data.get(key) or DEFAULTS[key]).strip()
     if not DURATION_RE.fullmatch(value):
         raise BadInput(f"inventory data {key} must be a duration such as 30s, 10min or 1h, not {value!r}")
+    return value
+
+
+SIZE_RE = re.compile(r"-1|[0-9]+(kB|MB|GB|TB)?")
+
+
+def size(data, key: str) -> str:
+    """Inventory data ``key`` as a PostgreSQL size such as ``8GB`` (or -1, no limit); BadInput if it is not one."""
+    value = str(data.get(key) or DEFAULTS[key]).strip()
+    if not SIZE_RE.fullmatch(value):
+        raise BadInput(f"inventory data {key} must be a size such as 512MB or 8GB (or -1), not {value!r}")
     return value
 
 
@@ -244,10 +257,12 @@ def cluster_settings(data) -> dict:
         "patroni_address": str(value(data, "patroni_address")) if value(data, "patroni_address") else None,
         **{k: whole_number(data, k) for k in (
             "patroni_ttl", "patroni_loop_wait", "patroni_retry_timeout", "patroni_maximum_lag_on_failover",
+            "patroni_member_slots_ttl",
             "pgbouncer_port", "pgbouncer_max_client_conn", "pgbouncer_default_pool_size",
             "pgbouncer_max_prepared_statements", "haproxy_primary_port", "haproxy_replicas_port")},
         **{k: bool(value(data, k)) for k in (
             "patroni_synchronous_mode", "patroni_synchronous_mode_strict", "patroni_use_pg_rewind")},
+        "patroni_max_slot_wal_keep_size": size(data, "patroni_max_slot_wal_keep_size"),
         "cluster_networks": tuple(value(data, "cluster_networks")),
         "pgbouncer_pool_mode": str(value(data, "pgbouncer_pool_mode")),
     }
@@ -302,6 +317,8 @@ class Settings:
     patroni_synchronous_mode: bool = DEFAULTS["patroni_synchronous_mode"]
     patroni_synchronous_mode_strict: bool = DEFAULTS["patroni_synchronous_mode_strict"]
     patroni_use_pg_rewind: bool = DEFAULTS["patroni_use_pg_rewind"]
+    patroni_member_slots_ttl: int = DEFAULTS["patroni_member_slots_ttl"]
+    patroni_max_slot_wal_keep_size: str = DEFAULTS["patroni_max_slot_wal_keep_size"]
     cluster_networks: tuple[str, ...] = tuple(DEFAULTS["cluster_networks"])
     pgbouncer_port: int = DEFAULTS["pgbouncer_port"]
     pgbouncer_pool_mode: str = DEFAULTS["pgbouncer_pool_mode"]

@@ -65,6 +65,23 @@ def test_the_cluster_gets_the_single_hosts_parameters():
     assert config["synchronous_mode"] is True and config["ttl"] == 20
 
 
+def test_the_cluster_archives_into_pgbackrest_and_replicas_read_it_back():
+    """WAL goes to the one repository from whichever member is the primary; a replica reads
+    from it what its primary no longer keeps. A slot TTL of 0 is Patroni's "keep none", not unset."""
+    settings = Settings.from_data({"pg_version": 17, "patroni_member_slots_ttl": 0,
+                                   "patroni_max_slot_wal_keep_size": "1GB", "pgbackrest_stanza": "main-db"})
+    params = member.parameters(server.postgresql_conf({}, settings), settings)
+    assert params["archive_mode"] == "on" and params["archive_timeout"] == 60
+    assert params["archive_command"] == "pgbackrest --stanza=main-db archive-push %p"
+    assert params["max_slot_wal_keep_size"] == "1GB"
+    config = member.dynamic_config(settings, params)
+    assert config["member_slots_ttl"] == 0
+    assert config["postgresql"]["recovery_conf"] == {"restore_command": 'pgbackrest --stanza=main-db archive-get %f "%p"'}
+    assert Settings.from_data({}).patroni_member_slots_ttl == 1800
+    with pytest.raises(BadInput, match="patroni_max_slot_wal_keep_size must be a size"):
+        Settings.from_data({"patroni_max_slot_wal_keep_size": "8GB; rm -rf /"})
+
+
 def test_config_patch_sends_only_what_changed_and_drops_what_went():
     current = {"ttl": 12, "loop_wait": 2, "postgresql": {"use_pg_rewind": True,
                                                          "parameters": {"work_mem": "4MB", "gone": "1", "max_connections": 100}}}

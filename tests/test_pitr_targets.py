@@ -80,7 +80,7 @@ def conf(**data) -> str:
         repo1_host_user=c.repo1_host_user, repo1_retention_full=c.repo1_retention_full,
         repo1_cipher_type=c.repo1_cipher_type, compress_type=c.compress_type, process_max=c.process_max,
         archive_timeout=c.archive_timeout, archive_async=c.archive_async, spool_path=c.spool_path,
-        data_directory="/var/lib/postgresql/17/main", pg_port=5432)
+        data_directory="/var/lib/postgresql/17/main", pg_port=5432, cluster_member=False)
 
 
 def test_pgbackrest_conf_names_pgbackrests_own_options():

@@ -64,3 +64,30 @@ def first_backup(stanza: str):
         host.noop(f"stanza {stanza} has a full backup")
         return
     yield pgbackrest(stanza, "--type=full", "backup")
+
+
+@operation()
+def shared_repository(stanza: str, repo1_path: str):
+    """
+    Refuse a Patroni replica that does not see the stanza the primary made:
+    its repository is not the primary's, so after a failover WAL would be
+    archived where no restore looks. Changes nothing.
+
+    + stanza: the stanza's name
+    + repo1_path: the repository's path, for the message
+
+    **Example:**
+
+    .. code:: python
+
+        pgbackrest.shared_repository(name="Stanza onesift seen from this member", stanza="onesift",
+                                     repo1_path="/var/lib/pgbackrest", _if=lambda: not on_primary())
+    """
+    info = host.get_fact(PgBackRestInfo, stanza=stanza)
+    if info.get("status") not in CREATED:
+        why = info.get("error") or f"{info.get('message')} (status {info.get('status')})"
+        raise OperationError(
+            f"this member does not see stanza {stanza} in {repo1_path} ({why}): every member of a cluster needs "
+            "the same repository (one mount of shared storage at pgbackrest_repo1_path, or pgbackrest_repo1_host)")
+    host.noop(f"this member sees stanza {stanza}")
+    yield from ()  # an operation is a generator; this one only checks

@@ -20,7 +20,7 @@ import psycopg
 import pytest
 
 from onesift import secrets
-from onesift.cluster import data_dir
+from onesift.cluster import PATRONI_CONFIG, data_dir
 from onesift.local_hosts import bring_up_cluster, cluster_hosts
 from tests.e2e.conftest import assert_deploy_changes_nothing, run
 
@@ -236,6 +236,90 @@ def test_tenant_isolation_through_the_endpoint_and_the_pooler(ha):
         assert ro.execute("SELECT pg_is_in_recovery()").fetchone()[0] is True
 
 
+SCRATCH = "/var/lib/postgresql/onesift-scratch"
+PITR = "/usr/local/sbin/onesift-pitr"
+
+
+def scratch_emails(ha: Cluster, member: str, slug: str) -> list[str]:
+    """The tenant's leads in the scratch instance a kept restore left on ``member``."""
+    out = ha.exec(member, f"runuser -u postgres -- psql -X -At -h {SCRATCH} -p 5499 -d onesift "
+                          f"-c 'SELECT email FROM \"tenant_{slug}\".leads ORDER BY 1'")
+    assert out.returncode == 0, out.stderr
+    return out.stdout.split()
+
+
+def add_leads(ha: Cluster, slug: str, *emails: str) -> str:
+    """Leads written through the read-write endpoint, in one transaction; the server's time after its commit."""
+    with ha.connect(ha.endpoint(ha.other_than()), autocommit=True) as conn:
+        with conn.transaction():
+            conn.execute("SELECT system.use_tenant(%s)", [slug])
+            for e in emails:
+                conn.execute(f'INSERT INTO "tenant_{slug}".leads (email) VALUES (%s)', [e])
+        return conn.execute("SELECT clock_timestamp()").fetchone()[0].isoformat()
+
+
+def test_cluster_archives_into_one_repository_that_every_member_sees(ha):
+    ha.wait_healthy()
+    out = ha.ops("backup", "run")  # the nightly logical dump, on the primary
+    assert out.returncode == 0, out.stdout + out.stderr
+    out = ha.ops("backup", "status", "--json")
+    assert out.returncode == 0, out.stdout + out.stderr
+    status = json.loads(out.stdout)["pgbackrest"]
+    assert status["last_full"] and not status["problems"] and status["check"] == "ok", status
+    assert status["archiver"]["archived_count"] > 0
+    for member in ha.members:  # the same stanza, and so the same backups, from every member
+        out = ha.exec(member, "runuser -u postgres -- pgbackrest --stanza=onesift --output=json info")
+        assert out.returncode == 0, out.stderr
+        assert [b["label"] for b in json.loads(out.stdout)[0]["backup"]] == [
+            b["label"] for b in status["backups"]], member
+
+
+def test_pitr_and_backups_go_on_after_a_switchover(ha):
+    """Writes before a moment T, after it, and after a switchover: a restore to T has the first only,
+    one to latest has all three (WAL of both timelines in the repository), a tenant goes back to T
+    live, and the backup job runs on the new primary alone."""
+    ha.wait_healthy()
+    slug = "pt" + uuid.uuid4().hex[:8]
+    out = ha.ops("tenant", "create", slug, "--name", slug, "--mode", "api")
+    assert out.returncode == 0, out.stderr
+    target = add_leads(ha, slug, "a@before.io")
+    time.sleep(1)
+    add_leads(ha, slug, "b@after.io")
+    old = ha.leader()
+    out = ha.ops("cluster", "switchover")
+    assert out.returncode == 0, out.stdout + out.stderr
+    ha.wait_healthy()
+    new = ha.leader()
+    assert new != old
+    add_leads(ha, slug, "c@new-primary.io")
+
+    # The cron line, on every member: the backup runs where the primary is, once.
+    before = json.loads(ha.ops("backup", "status", "--json").stdout)["pgbackrest"]["backups"]
+    for member in ha.members:
+        out = ha.exec(member, f"/usr/local/sbin/onesift-on-primary {PITR} backup diff")
+        assert out.returncode == 0, (member, out.stdout + out.stderr)
+    after = json.loads(ha.ops("backup", "status", "--json").stdout)["pgbackrest"]["backups"]
+    assert [b["type"] for b in after[len(before):]] == ["diff"], after
+
+    out = ha.ops("backup", "pitr", "--to", target, "--keep")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert scratch_emails(ha, new, slug) == ["a@before.io"]
+    out = ha.ops("backup", "pitr", "--to", "latest", "--keep")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert scratch_emails(ha, new, slug) == ["a@before.io", "b@after.io", "c@new-primary.io"]
+    ha.exec(new, f"{PITR} stop")
+
+    out = ha.ops("backup", "restore", "--tenant", slug, "--to", target, "--yes")
+    assert out.returncode == 0, out.stdout + out.stderr
+    for member in ha.members:  # live on the primary, and replicated
+        deadline = time.monotonic() + 30
+        while ha.sql(member, f"SELECT string_agg(email, ',') FROM \\\"tenant_{slug}\\\".leads") != "a@before.io":
+            assert time.monotonic() < deadline, member
+            time.sleep(0.5)
+    out = ha.ops("backup", "pitr", "--to", "latest", "--in-place", "--yes")
+    assert out.returncode == 2 and "Patroni cluster" in out.stderr, out.stdout + out.stderr
+
+
 def test_postmaster_killed_writes_resume_through_the_same_endpoint(ha, load_tenant):
     ha.wait_healthy()
     primary = ha.leader()
@@ -297,6 +381,50 @@ def test_stopped_member_catches_up_and_rejoins_as_a_replica(ha, load_tenant):
             break
         time.sleep(1)
     assert int(ha.sql(stopped, f"SELECT count(*) FROM \\\"tenant_{load_tenant}\\\".leads")) >= rows
+
+
+def slot_name(member: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in member.lower())  # Patroni's slot for a member
+
+
+def test_replica_stopped_past_its_slot_catches_up_from_the_repository(ha, load_tenant):
+    """A replica stopped longer than its slot is kept (member_slots_ttl, 0 here to keep the test short),
+    while the primary writes and recycles more WAL than wal_keep_size: back, it reads what it missed
+    from the pgBackRest repository (restore_command), then streams again."""
+    ha.wait_healthy()
+    leader = ha.leader()
+    replica = next(n for n, r in ha.roles().items() if r[0] == "replica")
+    ctl = f"runuser -u postgres -- patronictl -c {PATRONI_CONFIG}"
+    kept = ha.rest("/config").get("member_slots_ttl", 1800)
+    assert ha.exec(leader, f"{ctl} edit-config --force --set member_slots_ttl=0 onesift").returncode == 0
+    try:
+        lsn = ha.sql(leader, "SELECT pg_current_wal_lsn()")
+        subprocess.run(["podman", "stop", "-t", "0", replica], check=True, capture_output=True)
+        ha.stopped = replica
+        deadline = time.monotonic() + 90  # its member key expires (ttl), then Patroni drops its slot
+        while ha.sql(leader, f"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{slot_name(replica)}'") != "0":
+            assert time.monotonic() < deadline, "the stopped replica's slot was not dropped"
+            time.sleep(1)
+        with Writer(ha, ha.endpoint(leader), load_tenant) as w:
+            w.wait_writes(100, seconds=60)
+        keep_mb = int(ha.sql(leader, "SELECT pg_size_bytes(current_setting('wal_keep_size')) / 1048576"))
+        switches = keep_mb // 16 + 6
+        ha.sql(leader, f"DO \\$\\$ BEGIN FOR i IN 1..{switches} LOOP INSERT INTO system.pitr_marker DEFAULT VALUES; "
+                       "PERFORM pg_switch_wal(); END LOOP; END \\$\\$")
+        # Archived up to now first: PostgreSQL keeps a segment until it is archived.
+        out = ha.exec(leader, "runuser -u postgres -- pgbackrest --stanza=onesift check")
+        assert out.returncode == 0, out.stdout + out.stderr
+        ha.sql(leader, "CHECKPOINT")
+        gone = ha.sql(leader, f"SELECT count(*) FROM pg_ls_waldir() WHERE name = pg_walfile_name('{lsn}')")
+        assert gone == "0", "the primary still has the WAL the replica stopped at: the test proves nothing"
+        rows = int(ha.sql(leader, f"SELECT count(*) FROM \\\"tenant_{load_tenant}\\\".leads"))
+        ha.restart_member(replica)
+        ha.stopped = None
+        roles = ha.wait_healthy(180)
+        assert roles[replica][1] == "streaming"
+        assert int(ha.sql(replica, f"SELECT count(*) FROM \\\"tenant_{load_tenant}\\\".leads")) >= rows
+    finally:
+        ha.exec(ha.leader() or leader, f"{ctl} edit-config --force --set member_slots_ttl={int(kept)} onesift")
 
 
 def test_tenant_create_during_a_switchover_completes_or_leaves_nothing(ha):

@@ -5,12 +5,15 @@ The Patroni cluster's benchmarks (issue 13), on the local cluster
 measurement, a baseline and the ratio; a line with a target says whether it
 was met.
 
-    .venv/bin/python bench/cluster.py            # about 4 minutes once the cluster is up
+    .venv/bin/python bench/cluster.py            # about 5 minutes once the cluster is up
     .venv/bin/python bench/cluster.py --check    # exit 1 if a target is missed
 
 - failover: kill -9 of the primary's postmaster to the first write
   acknowledged through the same endpoint (median of --kills), against
   CloudNativePG's 10 s (target <= 1x);
+- the primary's Patroni stopped (SIGTERM: `systemctl stop patroni`, a host's
+  orderly shutdown): a real failover, the leader lock handed over, to the
+  first write (target under CloudNativePG's 10 s), and acknowledged writes lost;
 - the primary's container stopped: to the first write, against the ttl;
 - acknowledged transactions lost when the primary's container stops, in
   synchronous mode (target 0) and in asynchronous mode (measured);
@@ -82,6 +85,23 @@ def stop_primary(ha: Cluster, slug: str) -> tuple[float, int, int]:
     return took, lost, len(w.acked)
 
 
+def stop_patroni(ha: Cluster, slug: str) -> tuple[float, int, int, str]:
+    """Seconds to the first write after the primary's Patroni got SIGTERM (it stops PostgreSQL and
+    hands the leader lock over); acknowledged writes lost; acknowledged; the new leader."""
+    ha.wait_healthy(180)
+    primary = ha.leader()
+    with Writer(ha, ha.endpoint(ha.other_than(primary)), slug) as w:
+        w.wait_writes(50)
+        stopped = time.monotonic()
+        ha.exec(primary, "pkill -TERM -x patroni")
+        took = w.resumed_after(stopped)
+        w.wait_writes()
+    lost = len(set(w.acked) - present(ha, slug, w))
+    new = ha.leader() or "none"
+    ha.restart_member(primary)  # the deploy starts its Patroni again; it rejoins as a replica
+    return took, lost, len(w.acked), new
+
+
 def synchronous(ha: Cluster) -> bool:
     return bool((ha.rest("/config") or {}).get("synchronous_mode"))
 
@@ -146,6 +166,10 @@ def main() -> None:
                statistics.median(kills), TARGET_FAILOVER_S, f"runs {', '.join(f'{k:.1f}' for k in kills)}; baseline 10 s",
                limit=1.0)
         set_synchronous(ha, True)
+        took, lost, acked, new = stop_patroni(ha, slug)
+        report("primary's Patroni stopped (SIGTERM) to a write through the endpoint, sync (s)", took,
+               TARGET_FAILOVER_S, f"a failover: {new} took the lock; baseline 10 s", limit=1.0)
+        count("acknowledged writes lost, synchronous mode, primary's Patroni stopped", lost, 0, f"of {acked}")
         took, lost, acked = stop_primary(ha, slug)
         ttl = float(ha.rest("/config")["ttl"])
         report("primary's container stopped to a write through the endpoint, sync (s)", took, ttl,

@@ -19,7 +19,7 @@ from pyinfra.operations import apt, files
 from deploy import guard, platform, server, tls
 from deploy.facts.cluster import PatroniMember
 from deploy.facts.postgres import PgLockTable
-from deploy.operations import daemon, patroni
+from deploy.operations import daemon, etcd, patroni
 from onesift import cluster, secrets
 from onesift.local_hosts import NO_MAIN_CLUSTER
 from onesift.render import render_template
@@ -30,6 +30,7 @@ PGBOUNCER_PIDFILE = "/var/run/postgresql/pgbouncer.pid"  # templates/cluster/pgb
 # The settings Patroni sets on each member itself (its listen and
 # connect_address, data_dir, pg_hba, cluster_name): not in the dynamic configuration.
 LOCAL_PARAMETERS = {"listen_addresses", "port"}
+ETCD_USER = "patroni"  # the etcd user Patroni logs in as (deploy/operations/etcd.py)
 
 
 def members() -> list[dict]:
@@ -207,6 +208,7 @@ def install():
             port=settings.pg_port, data_dir=cluster.data_dir(settings.pg_version),
             bin_dir=cluster.bin_dir(settings.pg_version), dcs=yaml_block(config), pg_hba=pg_hba(settings),
             rest_password=pw["patroni_rest"], superuser_password=pw["superuser"],
+            etcd_user=ETCD_USER, etcd_password=pw["etcd_patroni"],
             replication_password=pw["replication"],
         )),
         dest=cluster.PATRONI_CONFIG, user="postgres", group="postgres", mode="600",
@@ -219,6 +221,11 @@ def install():
         reload="pkill -HUP -x patroni",
     )
     patroni.member_ready(name="Patroni member serving")
+    # After Patroni has its etcd user (it logs in once etcd asks for one), on one member:
+    # etcd's users are the cluster's.
+    first = everyone[0]["name"]
+    etcd.authentication(name="etcd asks for a user", root_password=pw["etcd_root"], user=ETCD_USER,
+                        password=pw["etcd_patroni"], prefix=f"/service/{scope}/", _if=lambda: name == first)
     patroni.dynamic_config(name="Patroni dynamic configuration (PostgreSQL's parameters)", config=config,
                            scope=scope, port=settings.pg_port, _if=on_primary)
 

@@ -19,8 +19,9 @@ from onesift.errors import BadInput
 ROLE_KEYS = ("owner", "app", "auditor")
 # A Patroni cluster's own (onesift/cluster.py): the replication role's, the
 # postgres superuser's (pg_rewind and Patroni connect as it over the network)
-# and the user Patroni's REST API asks for on a change (PATCH /config, switchover).
-CLUSTER_KEYS = ("replication", "superuser", "patroni_rest")
+# the user Patroni's REST API asks for on a change (PATCH /config, switchover),
+# and etcd's root user and the user Patroni logs in to etcd as.
+CLUSTER_KEYS = ("replication", "superuser", "patroni_rest", "etcd_root", "etcd_patroni")
 
 
 def secrets_dir() -> Path:

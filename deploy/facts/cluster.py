@@ -109,3 +109,35 @@ class PoolerUserlist(FactBase):
 
     def process(self, output):
         return {"state": output[0] if output else "no server"}
+
+
+ETCD = "http://127.0.0.1:2379"
+
+
+class EtcdAuth(FactBase):
+    """
+    Whether the cluster's etcd asks for a user (``etcdctl auth status`` on
+    this member's etcd: it answers "false" while authentication is off, and
+    refuses a caller with no user once it is on), or why it cannot tell.
+
+    .. code:: python
+
+        {"enabled": True}   # or {"enabled": False}, {"error": "context deadline exceeded"}
+    """
+
+    default = dict
+
+    def requires_command(self) -> str:
+        return "etcdctl"
+
+    def command(self) -> str:
+        return f"etcdctl --endpoints={ETCD} --command-timeout=5s auth status 2>&1 || true"
+
+    def process(self, output):
+        text = "\n".join(output)
+        if "Authentication Status: false" in text:
+            return {"enabled": False}
+        if "Authentication Status: true" in text or "user name is empty" in text:
+            return {"enabled": True}
+        errors = [line for line in output if "Error" in line] or output or ["no answer"]
+        return {"error": errors[-1].strip()[:200]}

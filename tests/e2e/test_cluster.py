@@ -202,6 +202,17 @@ def test_cluster_deploys_and_redeploy_changes_nothing(ha):
     config = ha.rest("/config")
     assert config["synchronous_mode"] is True
     assert config["postgresql"]["parameters"]["shared_preload_libraries"] == "pg_stat_statements,onesift_guard"
+    # etcd asks for a user: nobody else on the members' network can take the leader lock or rewrite
+    # the dynamic configuration (pg_hba with it), and Patroni's user may touch this cluster's keys only.
+    etcdctl = "etcdctl --endpoints=http://127.0.0.1:2379 --command-timeout=5s"
+    as_patroni = f"ETCDCTL_USER=patroni:$(sed -n 's/^  password: \"\\(.*\\)\"$/\\1/p' {PATRONI_CONFIG}) {etcdctl}"
+    for member in ha.members:
+        out = ha.exec(member, f"{etcdctl} put /service/onesift/leader {member}")
+        assert out.returncode != 0 and "user name is empty" in out.stderr, out.stdout + out.stderr
+        out = ha.exec(member, f"{as_patroni} get --prefix --keys-only /service/onesift/")
+        assert out.returncode == 0 and "/service/onesift/leader" in out.stdout, out.stdout + out.stderr
+        out = ha.exec(member, f"{as_patroni} put /service/another/leader {member}")
+        assert out.returncode != 0 and "permission denied" in out.stderr, out.stdout + out.stderr
     for member in ha.members:
         assert ha.sql(member, "SHOW shared_preload_libraries") == "pg_stat_statements,onesift_guard"
         # The deploy's schema reached every member through replication.

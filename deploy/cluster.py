@@ -14,6 +14,7 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.facts.deb import DebPackages
+from pyinfra.facts.files import FindInFile
 from pyinfra.operations import apt, files
 
 from deploy import guard, platform, server, tls
@@ -31,6 +32,7 @@ PGBOUNCER_PIDFILE = "/var/run/postgresql/pgbouncer.pid"  # templates/cluster/pgb
 # connect_address, data_dir, pg_hba, cluster_name): not in the dynamic configuration.
 LOCAL_PARAMETERS = {"listen_addresses", "port"}
 ETCD_USER = "patroni"  # the etcd user Patroni logs in as (deploy/operations/etcd.py)
+PAUSED_FOR_ETCD = "/var/lib/onesift/deploy/paused-for-etcd-auth"
 
 
 def members() -> list[dict]:
@@ -200,7 +202,16 @@ def install():
         start=daemon.detached(f"set -a; . {cluster.ETCD_ENV}; set +a; exec runuser -u etcd -- etcd", "/var/log/etcd.log"),
     )
 
+    # etcd asks for a user before Patroni starts with its own: Patroni (4.0.7) logs in only when it
+    # starts (deploy/operations/etcd.py). On one member: etcd's users are the cluster's.
+    on_first = (lambda: name == everyone[0]["name"])
+    etcd.authentication(name="etcd asks for a user", root_password=pw["etcd_root"], user=ETCD_USER,
+                        password=pw["etcd_patroni"], prefix=f"/service/{scope}/", scope=scope,
+                        pause_marker=PAUSED_FOR_ETCD, _if=on_first)
+
     files.directory(name="Patroni's config directory", path="/etc/patroni", user="postgres", group="postgres", mode="750")
+    # A Patroni that runs without its etcd user restarts to log in; with it, a SIGHUP will do.
+    has_etcd_user = host.get_fact(FindInFile, path=cluster.PATRONI_CONFIG, pattern=f"^  username: {ETCD_USER}$")
     patroni_conf = files.put(
         name="Patroni member configuration (with passwords: 0600)",
         src=StringIO(render_template(
@@ -218,14 +229,11 @@ def install():
         start=daemon.detached(f"exec runuser -u postgres -- patroni {cluster.PATRONI_CONFIG}",
                               "/var/log/postgresql/patroni.log"),
         # SIGHUP: Patroni reads its file again, rewrites pg_hba.conf and reloads PostgreSQL.
-        reload="pkill -HUP -x patroni",
+        reload="pkill -HUP -x patroni", restart=has_etcd_user == [],
     )
     patroni.member_ready(name="Patroni member serving")
-    # After Patroni has its etcd user (it logs in once etcd asks for one), on one member:
-    # etcd's users are the cluster's.
-    first = everyone[0]["name"]
-    etcd.authentication(name="etcd asks for a user", root_password=pw["etcd_root"], user=ETCD_USER,
-                        password=pw["etcd_patroni"], prefix=f"/service/{scope}/", _if=lambda: name == first)
+    patroni.resume_paused(name="Cluster resumed (paused to give Patroni its etcd user)", marker=PAUSED_FOR_ETCD,
+                          scope=scope, _if=on_first)
     patroni.dynamic_config(name="Patroni dynamic configuration (PostgreSQL's parameters)", config=config,
                            scope=scope, port=settings.pg_port, _if=on_primary)
 

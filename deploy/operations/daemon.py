@@ -28,7 +28,7 @@ def quote(text: str) -> str:
 
 @operation()
 def running(unit: str, process: str, start: str, changed: Union[bool, Callable[[], bool]] = False,
-            reload: str | None = None):
+            reload: str | None = None, restart: bool = False):
     """
     Start a daemon when it is not running; when its configuration ``changed``,
     reload it (``reload``, e.g. a SIGHUP), else restart it.
@@ -40,6 +40,8 @@ def running(unit: str, process: str, start: str, changed: Union[bool, Callable[[
       callable asked at execution time, such as ``files.put(...).did_change``)
     + reload: the shell that makes it read its configuration again where no
       systemd runs; unset, a change restarts it
+    + restart: a change restarts it even where a reload would do (a setting the
+      daemon reads only when it starts)
 
     **Example:**
 
@@ -55,8 +57,8 @@ def running(unit: str, process: str, start: str, changed: Union[bool, Callable[[
     if not state.get("running"):
         yield f"systemctl enable --now {unit}" if state.get("systemd") else start
     elif was_changed and state.get("systemd"):
-        yield f"systemctl reload-or-restart {unit}"
+        yield f"systemctl {'restart' if restart else 'reload-or-restart'} {unit}"
     elif was_changed:
-        yield reload or f"pkill -x {process}; while pgrep -x {process} >/dev/null; do sleep 0.2; done; {start}"
+        yield (not restart and reload) or f"pkill -x {process}; while pgrep -x {process} >/dev/null; do sleep 0.2; done; {start}"
     else:
         host.noop(f"{process} is running its current configuration")

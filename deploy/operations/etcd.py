@@ -10,7 +10,8 @@ from io import StringIO
 from pyinfra import host
 from pyinfra.api import FileUploadCommand, StringCommand, operation
 
-from deploy.facts.cluster import ETCD, EtcdAuth
+from deploy.facts.cluster import ETCD, DaemonState, EtcdAuth
+from onesift.cluster import PATRONI_CONFIG
 from onesift.shell import WORK_DIR
 
 
@@ -35,7 +36,8 @@ def enable_script(path: str, user: str, prefix: str, timeout: int) -> str:
 
 
 @operation()
-def authentication(root_password: str, user: str, password: str, prefix: str, timeout: int = 60):
+def authentication(root_password: str, user: str, password: str, prefix: str, scope: str, pause_marker: str,
+                   timeout: int = 60):
     """
     Turn etcd's authentication on for the cluster: a root user (etcd needs one
     before it asks anyone for a user), and ``user`` with a role of its own that
@@ -46,10 +48,20 @@ def authentication(root_password: str, user: str, password: str, prefix: str, ti
     command removes; never argv. Run it on one member: etcd's users are the
     cluster's.
 
+    Patroni (4.0.7) logs in to etcd only when it starts: one that started
+    while etcd asked for nobody goes on without a token, and every write it
+    makes is refused. So on a cluster made before this, Patroni runs here
+    already: the cluster is paused first (``patronictl pause --wait``,
+    leaving ``pause_marker``), every member's Patroni is restarted with its
+    etcd user (paused, it leaves PostgreSQL running), and
+    ``patroni.resume_paused`` resumes it.
+
     + root_password: etcd's root user's
     + user: the user Patroni logs in as
     + password: that user's
     + prefix: the keys it may read and write (Patroni's namespace and scope)
+    + scope: the Patroni cluster's name, to pause it
+    + pause_marker: the file that says this operation paused the cluster
     + timeout: seconds to wait for etcd to answer
 
     **Example:**
@@ -57,7 +69,8 @@ def authentication(root_password: str, user: str, password: str, prefix: str, ti
     .. code:: python
 
         etcd.authentication(root_password=pw["etcd_root"], user="patroni", password=pw["etcd_patroni"],
-                            prefix="/service/onesift/", _if=lambda: first_member)
+                            prefix="/service/onesift/", scope="onesift",
+                            pause_marker="/var/lib/onesift/deploy/paused-for-etcd-auth", _if=on_first_member)
     """
     if host.get_fact(EtcdAuth).get("enabled"):
         host.noop("etcd asks every client for a user")
@@ -65,4 +78,7 @@ def authentication(root_password: str, user: str, password: str, prefix: str, ti
     path = f"{WORK_DIR}/etcd-passwords"
     yield StringCommand(f"install -d -m 0700 {WORK_DIR}")
     yield FileUploadCommand(StringIO(f"{root_password}\n{password}\n"), path)
+    if host.get_fact(DaemonState, process="patroni").get("running"):
+        yield StringCommand(f"timeout 120 runuser -u postgres -- patronictl -c {PATRONI_CONFIG} pause --wait {shlex.quote(scope)} "
+                            f">/dev/null && touch {shlex.quote(pause_marker)}")
     yield StringCommand(enable_script(path, user, prefix, timeout))

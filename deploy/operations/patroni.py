@@ -12,6 +12,7 @@ from io import StringIO
 
 from pyinfra import host
 from pyinfra.api import FileUploadCommand, operation
+from pyinfra.facts.files import File
 
 from deploy.facts.cluster import REST, PatroniDynamicConfig, PatroniMember, PoolerUserlist, userlist_query
 from deploy.facts.postgres import PgSettingContexts
@@ -113,6 +114,29 @@ def dynamic_config(config: dict, scope: str, port: int = 5432):
         # Patroni notes pending_restart on its next loop; then the pending members restart.
         yield (f"sleep {int(config.get('loop_wait', 10)) + 2}; "
                f"{ctl} restart --pending --force {shlex.quote(scope)} >/dev/null")
+
+
+@operation()
+def resume_paused(marker: str, scope: str):
+    """
+    Resume the cluster when ``marker`` says the deploy paused it (``etcd.authentication``
+    does, to restart Patroni without stopping PostgreSQL); a pause of anyone else's stays.
+
+    + marker: the file the pausing operation left
+    + scope: the cluster's name
+
+    **Example:**
+
+    .. code:: python
+
+        patroni.resume_paused(marker="/var/lib/onesift/deploy/paused-for-etcd-auth", scope="onesift",
+                              _if=on_first_member)
+    """
+    if host.get_fact(File, path=marker) is None:
+        host.noop("the deploy paused nothing")
+        return
+    yield (f"timeout 120 runuser -u postgres -- patronictl -c {PATRONI_CONFIG} resume --wait {shlex.quote(scope)} >/dev/null "
+           f"&& rm -f {shlex.quote(marker)}")
 
 
 @operation()

@@ -438,6 +438,48 @@ def test_replica_stopped_past_its_slot_catches_up_from_the_repository(ha, load_t
         ha.exec(ha.leader() or leader, f"{ctl} edit-config --force --set member_slots_ttl={int(kept)} onesift")
 
 
+PATRONI_START = ("setsid -f sh -c 'exec runuser -u postgres -- patroni /etc/patroni/config.yml' "
+                 ">> /var/log/postgresql/patroni.log 2>&1 < /dev/null")
+
+
+def test_a_cluster_made_before_etcd_asked_for_a_user_moves_over_without_stopping_postgresql(ha):
+    """A cluster as the deploy made it before etcd's authentication: etcd asks for nobody and Patroni
+    has no etcd user. The next deploy pauses it, turns authentication on, restarts Patroni with its
+    user and resumes: the same leader on the same timeline, no postmaster restarted, and every
+    Patroni talking to etcd afterwards."""
+    ha.wait_healthy()
+    ctl = f"runuser -u postgres -- patronictl -c {PATRONI_CONFIG}"
+    root = secrets.load("cluster", keys=secrets.CLUSTER_KEYS)["etcd_root"]
+    first = next(iter(ha.members))
+    out = subprocess.run(["podman", "exec", "-i", first, "sh", "-c",
+                          'read -r p; ETCDCTL_USER="root:$p" etcdctl --endpoints=http://127.0.0.1:2379 auth disable'],
+                         input=root + "\n", capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    for member in ha.members:  # Patroni as it was: no etcd user in its file (patronictl reads it too) ...
+        assert ha.exec(member, f"sed -i '/^  username: patroni$/d; /^  password: /d' {PATRONI_CONFIG}").returncode == 0
+    assert ha.exec(first, f"{ctl} pause --wait onesift").returncode == 0
+    for member in ha.members:  # ... and started without one
+        out = ha.exec(member, f"pkill -x patroni; while pgrep -x patroni >/dev/null; do sleep 0.2; done; {PATRONI_START}")
+        assert out.returncode == 0, out.stderr
+    assert ha.exec(first, f"{ctl} resume --wait onesift").returncode == 0
+    before = ha.wait_healthy()
+    leader = ha.leader()
+    started = {m: ha.sql(m, "SELECT pg_postmaster_start_time()") for m in ha.members}
+
+    out = ha.pyinfra("deploy.py")
+    assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
+    time.sleep(3 * int(ha.rest("/config")["loop_wait"]))
+    after = ha.wait_healthy()
+    assert ha.leader() == leader and {r[2] for r in after.values()} == {r[2] for r in before.values()}  # no failover
+    assert not ha.rest("/cluster").get("pause")
+    for member in ha.members:
+        assert ha.sql(member, "SELECT pg_postmaster_start_time()") == started[member], member
+        seen = ha.rest("/patroni", member)["dcs_last_seen"]
+        assert time.time() - seen < 10, f"{member}'s Patroni last reached etcd {time.time() - seen:.0f} s ago"
+        out = ha.exec(member, f"etcdctl --endpoints=http://127.0.0.1:2379 put /service/onesift/leader {member}")
+        assert out.returncode != 0 and "user name is empty" in out.stderr
+
+
 def test_tenant_create_during_a_switchover_completes_or_leaves_nothing(ha):
     ha.wait_healthy()
     slugs = ["sw" + uuid.uuid4().hex[:8] for _ in range(4)]

@@ -7,7 +7,7 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import files
 
-from deploy import platform
+from deploy import pgbackrest, platform
 from deploy.operations import cron
 from onesift import cluster
 from onesift.render import TEMPLATES
@@ -45,7 +45,7 @@ def install():
         mode="750",
         stanza=b.stanza, pg_version=s.pg_version, scratch=b.scratch_path, scratch_port=b.scratch_port,
         tenant_prefix=TENANT_PREFIX, patroni=member,
-        data_dir=cluster.data_dir(s.pg_version) if member else f"/var/lib/postgresql/{s.pg_version}/main",
+        data_dir=pgbackrest.data_directory(s),
         **common,
     )
     on_primary = ""

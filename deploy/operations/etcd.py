@@ -31,8 +31,9 @@ def enable_script(path: str, user: str, prefix: str, timeout: int) -> str:
     ])
     return (f"trap 'rm -f {path}' EXIT; etcdctl='etcdctl --endpoints={ETCD} --command-timeout=5s'; "
             f"for i in $(seq {int(timeout)}); do {e} endpoint health >/dev/null 2>&1 && break; sleep 1; done; "
-            f"if {e} auth status 2>/dev/null | grep -q 'Authentication Status: false'; then "
-            f"{{ {steps}; }} >/dev/null; fi")
+            f"status=$({e} auth status 2>&1) || case \"$status\" in *'user name is empty'*) exit 0 ;; "
+            f"*) echo \"etcd does not answer: ${{status##*Error: }}\" >&2; exit 1 ;; esac; "
+            f"case \"$status\" in *'Authentication Status: false'*) {{ {steps}; }} >/dev/null ;; esac")
 
 
 @operation()
@@ -79,6 +80,8 @@ def authentication(root_password: str, user: str, password: str, prefix: str, sc
     yield StringCommand(f"install -d -m 0700 {WORK_DIR}")
     yield FileUploadCommand(StringIO(f"{root_password}\n{password}\n"), path)
     if host.get_fact(DaemonState, process="patroni").get("running"):
-        yield StringCommand(f"timeout 120 runuser -u postgres -- patronictl -c {PATRONI_CONFIG} pause --wait {shlex.quote(scope)} "
-                            f">/dev/null && touch {shlex.quote(pause_marker)}")
+        # Paused by an earlier run that stopped half way: not again (patronictl would refuse).
+        marker = shlex.quote(pause_marker)
+        yield StringCommand(f"[ -f {marker} ] || {{ timeout 120 runuser -u postgres -- patronictl -c {PATRONI_CONFIG} "
+                            f"pause --wait {shlex.quote(scope)} >/dev/null && touch {marker}; }}")
     yield StringCommand(enable_script(path, user, prefix, timeout))

@@ -466,8 +466,12 @@ def test_a_cluster_made_before_etcd_asked_for_a_user_moves_over_without_stopping
     leader = ha.leader()
     started = {m: ha.sql(m, "SELECT pg_postmaster_start_time()") for m in ha.members}
 
-    out = ha.pyinfra("deploy.py")
+    out = ha.pyinfra("deploy.py", "-vvv", "--debug")  # with full verbosity: no secret in it
     assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
+    cluster_secrets = secrets.load("cluster", keys=secrets.CLUSTER_KEYS)
+    logs = "".join(ha.exec(m, "cat /var/log/postgresql/patroni.log /var/log/etcd.log").stdout for m in ha.members)
+    leaked = [k for k, v in cluster_secrets.items() if v in out.stdout or v in out.stderr or v in logs]
+    assert leaked == [], leaked
     time.sleep(3 * int(ha.rest("/config")["loop_wait"]))
     after = ha.wait_healthy()
     assert ha.leader() == leader and {r[2] for r in after.values()} == {r[2] for r in before.values()}  # no failover

@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 from bench.run import MISSED, report  # noqa: E402  (one way to print a line and its verdict)
 from onesift.cluster import data_dir  # noqa: E402
 from onesift.local_hosts import docker_env  # noqa: E402
-from tests.e2e.test_cluster import Cluster, Writer, present  # noqa: E402  (the tests' cluster and load)
+from tests.e2e.test_cluster import PATRONICTL, Cluster, Writer, present  # noqa: E402  (the tests' cluster and load)
 
 TARGET_FAILOVER_S = 10.0  # CloudNativePG's e2e tests: the primary endpoint moves within 10 s
 
@@ -118,7 +118,7 @@ def wait_streaming(ha: Cluster, seconds: float = 180) -> None:
 
 
 def set_synchronous(ha: Cluster, on: bool) -> None:
-    out = ha.exec(ha.leader(), "runuser -u postgres -- patronictl -c /etc/patroni/config.yml edit-config --force "
+    out = ha.exec(ha.leader(), f"{PATRONICTL} edit-config --force "
                                f"-s synchronous_mode={'true' if on else 'false'} >/dev/null")
     assert out.returncode == 0, out.stderr
     time.sleep(4)  # two loops of Patroni's

@@ -33,6 +33,9 @@ PGBOUNCER_PIDFILE = "/var/run/postgresql/pgbouncer.pid"  # templates/cluster/pgb
 LOCAL_PARAMETERS = {"listen_addresses", "port"}
 ETCD_USER = "patroni"  # the etcd user Patroni logs in as (deploy/operations/etcd.py)
 PAUSED_FOR_ETCD = "/var/lib/onesift/deploy/paused-for-etcd-auth"
+# Where no systemd runs: Patroni started out of the deploy's shell, as postgres.
+PATRONI_START = daemon.detached(f"exec runuser -u postgres -- patroni {cluster.PATRONI_CONFIG}",
+                                "/var/log/postgresql/patroni.log")
 
 
 def members() -> list[dict]:
@@ -226,8 +229,7 @@ def install():
     )
     daemon.running(
         name="Patroni running", unit="patroni", process="patroni", changed=patroni_conf.did_change,
-        start=daemon.detached(f"exec runuser -u postgres -- patroni {cluster.PATRONI_CONFIG}",
-                              "/var/log/postgresql/patroni.log"),
+        start=PATRONI_START,
         # SIGHUP: Patroni reads its file again, rewrites pg_hba.conf and reloads PostgreSQL.
         reload="pkill -HUP -x patroni", restart=has_etcd_user == [],
     )

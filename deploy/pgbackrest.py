@@ -9,7 +9,7 @@ from pyinfra.api import deploy
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.operations import files
 
-from deploy import platform
+from deploy import database, platform
 from deploy.facts.pgbackrest import PgBackRestInfo
 from deploy.operations import pgbackrest
 from deploy.operations.pg import HiddenStdin
@@ -51,16 +51,6 @@ def data_directory(settings: Settings) -> str:
     return f"/var/lib/postgresql/{settings.pg_version}/main"
 
 
-def primary_only() -> dict:
-    """The extra argument of the steps that need the primary (stanza-create, check, a backup
-    without backup-standby): on a cluster member, run only where the primary is now."""
-    if not cluster.is_cluster(host.data):
-        return {}
-    from deploy import cluster as member
-
-    return {"_if": member.on_primary}
-
-
 @deploy("pgBackRest")
 def install():
     settings = platform.settings()
@@ -93,7 +83,8 @@ def install():
         # An uploaded file (0600, postgres): the passphrase is never in argv, a template's arguments or a log.
         files.put(name=f"Upload {CIPHER_CONF}", src=StringIO(f"[global]\nrepo1-cipher-pass={passphrase}\n"),
                   dest=CIPHER_CONF, user="postgres", group="postgres", mode="600")
-    only = primary_only()
+    # stanza-create, check and a backup without backup-standby need the primary.
+    only = database.on_primary()
     pgbackrest.stanza(name=f"pgBackRest stanza {c.stanza}", stanza=c.stanza, **only)
     pgbackrest.first_backup(name="A first full backup", stanza=c.stanza, **only)
     if only:

@@ -307,6 +307,17 @@ def cluster_repository() -> str:
 REPOSITORY_MOUNT = "/var/lib/pgbackrest"  # onesift/defaults.py pgbackrest_repo1_path
 
 
+def remove_repository(dc) -> bool:
+    """Remove the cluster's repository volume; whether there was one."""
+    import docker
+
+    try:
+        dc.volumes.get(cluster_repository()).remove(force=True)
+        return True
+    except docker.errors.NotFound:
+        return False
+
+
 def cluster_hosts() -> list[LocalHost]:
     base = int(os.environ.get("ONESIFT_CLUSTER_PORT_BASE") or 57000)
     return [LocalHost("cluster", f"{cluster_prefix()}{i}", "inventories/cluster.py",
@@ -394,10 +405,7 @@ def cluster_up(notice: Callable[[str], None] = to_stderr) -> list[LocalHost]:
     hosts = [replace(h, release=RELEASES[0]) for h in cluster_hosts()]
     kept = [h for h in hosts if usable_member(dc, h, image, notice)]
     if not kept:  # a new cluster, a new database: an old repository's stanza would not match it
-        try:
-            dc.volumes.get(cluster_repository()).remove(force=True)
-        except docker.errors.NotFound:
-            pass
+        remove_repository(dc)
     for h in hosts:
         if h in kept:
             continue
@@ -424,11 +432,8 @@ def cluster_down() -> list[str]:
         gone.append(cluster_network())
     except docker.errors.NotFound:
         pass
-    try:
-        dc.volumes.get(cluster_repository()).remove(force=True)
+    if remove_repository(dc):
         gone.append(cluster_repository())
-    except docker.errors.NotFound:
-        pass
     return gone
 
 

@@ -19,12 +19,15 @@ import uuid
 import psycopg
 import pytest
 
+from deploy.cluster import PATRONI_START
 from onesift import secrets
 from onesift.cluster import PATRONI_CONFIG, data_dir
 from onesift.local_hosts import bring_up_cluster, cluster_hosts
 from tests.e2e.conftest import assert_deploy_changes_nothing, run
 
 INVENTORY = "inventories/cluster.py"
+ETCDCTL = "etcdctl --endpoints=http://127.0.0.1:2379 --command-timeout=5s"  # a member's own etcd, no user
+PATRONICTL = f"runuser -u postgres -- patronictl -c {PATRONI_CONFIG}"
 OPS = [sys.executable, "-m", "ops_cli.main"]
 # How long a write may take to come back through the endpoint in a test (the
 # < 10 s target is the bench's, bench/cluster.py): generous for a shared 2-core machine.
@@ -204,10 +207,9 @@ def test_cluster_deploys_and_redeploy_changes_nothing(ha):
     assert config["postgresql"]["parameters"]["shared_preload_libraries"] == "pg_stat_statements,onesift_guard"
     # etcd asks for a user: nobody else on the members' network can take the leader lock or rewrite
     # the dynamic configuration (pg_hba with it), and Patroni's user may touch this cluster's keys only.
-    etcdctl = "etcdctl --endpoints=http://127.0.0.1:2379 --command-timeout=5s"
-    as_patroni = f"ETCDCTL_USER=patroni:$(sed -n 's/^  password: \"\\(.*\\)\"$/\\1/p' {PATRONI_CONFIG}) {etcdctl}"
+    as_patroni = f"ETCDCTL_USER=patroni:$(sed -n 's/^  password: \"\\(.*\\)\"$/\\1/p' {PATRONI_CONFIG}) {ETCDCTL}"
     for member in ha.members:
-        out = ha.exec(member, f"{etcdctl} put /service/onesift/leader {member}")
+        out = ha.exec(member, f"{ETCDCTL} put /service/onesift/leader {member}")
         assert out.returncode != 0 and "user name is empty" in out.stderr, out.stdout + out.stderr
         out = ha.exec(member, f"{as_patroni} get --prefix --keys-only /service/onesift/")
         assert out.returncode == 0 and "/service/onesift/leader" in out.stdout, out.stdout + out.stderr
@@ -405,9 +407,8 @@ def test_replica_stopped_past_its_slot_catches_up_from_the_repository(ha, load_t
     ha.wait_healthy()
     leader = ha.leader()
     replica = next(n for n, r in ha.roles().items() if r[0] == "replica")
-    ctl = f"runuser -u postgres -- patronictl -c {PATRONI_CONFIG}"
     kept = ha.rest("/config").get("member_slots_ttl", 1800)
-    assert ha.exec(leader, f"{ctl} edit-config --force --set member_slots_ttl=0 onesift").returncode == 0
+    assert ha.exec(leader, f"{PATRONICTL} edit-config --force --set member_slots_ttl=0 onesift").returncode == 0
     try:
         lsn = ha.sql(leader, "SELECT pg_current_wal_lsn()")
         subprocess.run(["podman", "stop", "-t", "0", replica], check=True, capture_output=True)
@@ -435,11 +436,7 @@ def test_replica_stopped_past_its_slot_catches_up_from_the_repository(ha, load_t
         assert roles[replica][1] == "streaming"
         assert int(ha.sql(replica, f"SELECT count(*) FROM \\\"tenant_{load_tenant}\\\".leads")) >= rows
     finally:
-        ha.exec(ha.leader() or leader, f"{ctl} edit-config --force --set member_slots_ttl={int(kept)} onesift")
-
-
-PATRONI_START = ("setsid -f sh -c 'exec runuser -u postgres -- patroni /etc/patroni/config.yml' "
-                 ">> /var/log/postgresql/patroni.log 2>&1 < /dev/null")
+        ha.exec(ha.leader() or leader, f"{PATRONICTL} edit-config --force --set member_slots_ttl={int(kept)} onesift")
 
 
 def test_a_cluster_made_before_etcd_asked_for_a_user_moves_over_without_stopping_postgresql(ha):
@@ -448,20 +445,19 @@ def test_a_cluster_made_before_etcd_asked_for_a_user_moves_over_without_stopping
     user and resumes: the same leader on the same timeline, no postmaster restarted, and every
     Patroni talking to etcd afterwards."""
     ha.wait_healthy()
-    ctl = f"runuser -u postgres -- patronictl -c {PATRONI_CONFIG}"
     root = secrets.load("cluster", keys=secrets.CLUSTER_KEYS)["etcd_root"]
     first = next(iter(ha.members))
     out = subprocess.run(["podman", "exec", "-i", first, "sh", "-c",
-                          'read -r p; ETCDCTL_USER="root:$p" etcdctl --endpoints=http://127.0.0.1:2379 auth disable'],
+                          'read -r p; ETCDCTL_USER="root:$p" ' + ETCDCTL + ' auth disable'],
                          input=root + "\n", capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     for member in ha.members:  # Patroni as it was: no etcd user in its file (patronictl reads it too) ...
         assert ha.exec(member, f"sed -i '/^  username: patroni$/d; /^  password: /d' {PATRONI_CONFIG}").returncode == 0
-    assert ha.exec(first, f"{ctl} pause --wait onesift").returncode == 0
+    assert ha.exec(first, f"{PATRONICTL} pause --wait onesift").returncode == 0
     for member in ha.members:  # ... and started without one
         out = ha.exec(member, f"pkill -x patroni; while pgrep -x patroni >/dev/null; do sleep 0.2; done; {PATRONI_START}")
         assert out.returncode == 0, out.stderr
-    assert ha.exec(first, f"{ctl} resume --wait onesift").returncode == 0
+    assert ha.exec(first, f"{PATRONICTL} resume --wait onesift").returncode == 0
     before = ha.wait_healthy()
     leader = ha.leader()
     started = {m: ha.sql(m, "SELECT pg_postmaster_start_time()") for m in ha.members}
@@ -478,11 +474,11 @@ def test_a_cluster_made_before_etcd_asked_for_a_user_moves_over_without_stopping
     assert not ha.rest("/cluster").get("pause")
     for member in ha.members:
         assert ha.sql(member, "SELECT pg_postmaster_start_time()") == started[member], member
-        out = ha.exec(member, f"etcdctl --endpoints=http://127.0.0.1:2379 put /service/onesift/leader {member}")
+        out = ha.exec(member, f"{ETCDCTL} put /service/onesift/leader {member}")
         assert out.returncode != 0 and "user name is empty" in out.stderr
     # Every Patroni writes to etcd: a pause goes through the leader's, and each member's says it saw it.
     for step in ("pause", "resume"):
-        out = ha.exec(first, f"timeout 60 {ctl} {step} --wait onesift")
+        out = ha.exec(first, f"timeout 60 {PATRONICTL} {step} --wait onesift")
         assert out.returncode == 0, f"{step}: {out.stdout + out.stderr}"
 
 
